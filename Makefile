@@ -1,0 +1,31 @@
+# Set-up is automatic: every target creates and fills .venv on first use (CPU build of PyTorch).
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+## demo: fit a digits INR dataset with 4 views per training object, summarise it and render it
+demo: $(STAMP)
+	$(BIN)/weightaug fit --source digits --views 4 --out runs/digits
+	$(BIN)/weightaug render runs/digits --out runs/digits/reconstructions.png
+
+## test: the test suite (Fashion-MNIST tests skip unless dataset-fashion-mnist is installed)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_fit.py
+
+clean:
+	rm -rf runs .pytest_cache

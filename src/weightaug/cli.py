@@ -1,0 +1,213 @@
+"""The weightaug command line: a thin front over the library (parse, call, print)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fit_shard, plan_build
+from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
+from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
+from weightaug.inr.store import DatasetError, INRDataset
+from weightaug.weights import NetworkSpec, SpecMismatchError
+
+console = Console(stderr=True)
+stdout = Console(width=None if sys.stdout.isatty() else 140)
+USER_ERRORS = (DataNotFoundError, DatasetError, FileExistsError, FileNotFoundError, FitDivergedError, SpecMismatchError, ValueError)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as e:
+            console.print(f"[red]error:[/red] {e}")
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="weightaug")
+def main() -> None:
+    """weightaug: INR datasets, weight-space augmentation and shadow-weight training."""
+
+
+def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@main.command()
+@click.option("--source", type=click.Choice(SOURCES), default="digits", show_default=True, help="Image dataset to fit INRs to.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the source's files.")
+@click.option("--download", is_flag=True, help="Download the source if it is not found (needs internet).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset directory.")
+@click.option("--views", type=int, default=1, show_default=True, help="Independent fits per training object.")
+@click.option("--eval-views", type=int, default=1, show_default=True, help="Fits per validation/test object.")
+@click.option("--input-views", type=int, default=0, show_default=True, help="Extra training fits of randomly transformed images.")
+@click.option("--input-transforms", default=",".join(INPUT_TRANSFORMS), show_default=True, callback=_csv, help="Transforms for --input-views.")
+@click.option("--train-size", type=int, default=None, help="Use only this many training objects.")
+@click.option("--val-size", type=int, default=None, help="Validation objects (default: 5000 of the train set, or 15%).")
+@click.option("--test-size", type=int, default=None, help="Use only this many test objects.")
+@click.option("--hidden", default="32,32", show_default=True, help="Hidden layer widths.")
+@click.option("--activation", type=click.Choice(["sine", "relu"]), default="sine", show_default=True)
+@click.option("--w0", type=float, default=30.0, show_default=True, help="SIREN frequency factor.")
+@click.option("--output-offset", type=float, default=0.5, show_default=True, help="Constant added to the output.")
+@click.option("--steps", type=int, default=FitConfig.steps, show_default=True, help="Maximum Adam steps per INR.")
+@click.option("--lr", type=float, default=FitConfig.lr, show_default=True)
+@click.option("--init", type=click.Choice(["sitzmann", "peers"]), default="sitzmann", show_default=True)
+@click.option("--target-psnr", type=float, default=FitConfig.target_psnr, show_default=True, help="Stop each INR at this PSNR (0: never).")
+@click.option("--chunk-size", type=int, default=FitConfig.chunk_size, show_default=True, help="INRs per fitting step (speed only).")
+@click.option("--shard-size", type=int, default=4096, show_default=True, help="INRs per file (the unit of resuming).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--overwrite", is_flag=True, help="Replace an output directory of another configuration.")
+@click.option("--dry-run", is_flag=True, help="Fit a sample, print how long the whole fit would take here, write nothing.")
+def fit(source, data_dir, download, out, views, eval_views, input_views, input_transforms, train_size, val_size, test_size, hidden, activation, w0, output_offset, steps, lr, init, target_psnr, chunk_size, shard_size, seed, device, overwrite, dry_run) -> None:
+    """Fit an INR dataset: several views per object, in batches, resumable."""
+    src = load_source(source, data_dir, download)
+    spec = NetworkSpec(hidden=tuple(int(h) for h in hidden.split(",")), out_dim=src.shape[0], activation=activation, w0=w0, output_offset=output_offset)
+    cfg = FitConfig(steps=steps, lr=lr, init=init, target_psnr=target_psnr or None, chunk_size=chunk_size)
+    splits = SplitConfig(seed=seed, train_size=train_size, val_size=val_size, test_size=test_size, views=views, eval_views=eval_views, input_views=input_views, input_transforms=input_transforms)
+    info = {"data_dir": data_dir} if data_dir else {}
+    plan = plan_build(src, spec, cfg, splits, shard_size, info)
+    split_line = ", ".join(f"{k} {v['objects']} x {v['views']} views" for k, v in plan.config["splits"].items())
+    console.print(f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, {spec.n_params} params each")
+    if dry_run:
+        _dry_run(src, spec, cfg, splits, plan, device)
+        return
+    with _progress() as bar:
+        task = bar.add_task("fitting", total=plan.n_items, psnr="")
+        totals = {"n": 0, "sum": 0.0}
+
+        def update(n: int, psnr: torch.Tensor) -> None:
+            if psnr.numel():
+                totals["n"] += psnr.numel()
+                totals["sum"] += psnr.sum().item()
+            bar.update(task, advance=n, psnr=f"mean PSNR {totals['sum'] / max(totals['n'], 1):.1f} dB" if totals["n"] else "")
+
+        root = build_dataset(out, src, spec, cfg, splits, shard_size, overwrite, info, device, update)
+    _print_summary(INRDataset(root))
+
+
+class _RateColumn(ProgressColumn):
+    """INRs per second, averaged over the progress bar's speed window."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f} INRs/s" if speed else "", style="cyan")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("{task.fields[psnr]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _dry_run(src, spec, cfg, splits, plan, device: str) -> None:
+    """Fit one chunk of real training items and extrapolate to the whole plan."""
+    entry = {**plan.shards[0], "count": min(cfg.chunk_size, plan.shards[0]["count"])}
+    coords = coordinate_grid(*src.shape[1:], device=device)
+    fit_shard(src, spec, cfg, splits, plan.objects[entry["split"]], {**entry, "count": min(8, entry["count"])}, coords)  # warm-up
+    start = time.time()
+    part = fit_shard(src, spec, cfg, splits, plan.objects[entry["split"]], entry, coords)
+    per_inr = (time.time() - start) / entry["count"]
+    total = per_inr * plan.n_items
+    console.print(
+        f"dry run: {entry['count']} INRs fitted in {per_inr * entry['count']:.1f} s ({1 / per_inr:.1f} INRs/s, mean PSNR "
+        f"{part.psnr.mean():.1f} dB); the whole fit of {plan.n_items} INRs would take about {_duration(total)} here"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
+    from weightaug.inr.render import summary
+
+    s = summary(ds)
+    if as_json:
+        click.echo(json.dumps(s, indent=1))
+        return
+    spec = ds.spec
+    out = stdout
+    out.print(f"[bold]{s['root']}[/bold]: source {s['source']['name']}, spec {spec.widths} {spec.activation} w0={spec.w0:g} offset={spec.output_offset:g}, {s['n_params']} params per INR")
+    table = Table("split", "objects", "INRs", "INRs per view", "PSNR mean ± std", "min", "p10", "median", "p90", "reached target")
+    for name, d in s["splits"].items():
+        p = d["psnr"]
+        cells = [f"{p['mean']:.2f} ± {p['std']:.2f}", *(f"{p[k]:.2f}" for k in ("min", "p10", "median", "p90"))] if p else ["n/a"] * 5
+        reached = f"{100 * p['reached_target']:.1f}%" if "reached_target" in p else "-"
+        table.add_row(name, str(d["objects"]), str(d["inrs"]), " ".join(map(str, d["per_view"])), *cells, reached)
+    out.print(table)
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(dataset: str, as_json: bool) -> None:
+    """Counts per split and view, PSNR distribution and spec of an INR dataset."""
+    _print_summary(INRDataset(dataset), as_json)
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("-n", "n", type=int, default=8, show_default=True, help="Number of objects.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where the source images are, for the originals row.")
+def render(dataset: str, out: str, split: str, n: int, data_dir: str | None) -> None:
+    """Reconstructions of an INR dataset next to the original images, as a PNG grid."""
+    from weightaug.inr.render import render_grid
+
+    path = render_grid(INRDataset(dataset), out, split, n, data_dir=data_dir)
+    console.print(f"wrote {path}")
+
+
+@main.command("import")
+@click.argument("splits_json", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset directory.")
+@click.option("--root", type=click.Path(file_okay=False), default=None, help="Folder the JSON's paths are relative to (default: tried next to the JSON).")
+@click.option("--multiview", is_flag=True, help="Paths are .../<view>/<folder>/<file> (the official multiview data).")
+@click.option("--w0", type=float, default=30.0, show_default=True)
+@click.option("--output-offset", type=float, default=0.5, show_default=True, help="The peers' INRs add 0.5 to their output.")
+@click.option("--overwrite", is_flag=True)
+def import_(splits_json: str, out: str, root: str | None, multiview: bool, w0: float, output_offset: float, overwrite: bool) -> None:
+    """Import a peer-format INR dataset (torch state_dict files with a label, plus a splits JSON)."""
+    from weightaug.inr.importer import import_peer_dataset
+
+    with _progress() as bar:
+        task = bar.add_task("importing", total=None, psnr="")
+        root_dir = import_peer_dataset(splits_json, out, root, multiview, w0, output_offset, overwrite=overwrite, progress=lambda n: bar.update(task, advance=n))
+    _print_summary(INRDataset(root_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""INR datasets: sources, batched fitting, on-disk format, import, rendering."""

@@ -1,0 +1,234 @@
+"""Build an INR dataset from an image source: splits, views, shard-by-shard fitting that resumes.
+
+Items of a split are its objects in split order, each with views ``0 .. V-1``: the first ``views`` are
+independent fits of the image (neural views), the next ``input_views`` fits of randomly transformed
+copies (the input-space baseline). Shards are consecutive blocks of items, fitted and written one at a
+time, so memory stays bounded and a killed run resumes at the first unfinished shard. Every INR's
+init and transform derive from (seed, object, view) only: the result does not depend on shard or chunk
+sizes, or on where a run was interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
+from weightaug.inr.init import uniform_streams
+from weightaug.inr.sources import ImageSource
+from weightaug.inr.store import FORMAT, SPLITS, VERSION, INRSplit, read_manifest, sha256, write_manifest, write_shard
+from weightaug.weights import NetworkSpec
+
+INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")
+_TRANSFORM_STREAM = 0x5EED  # offsets the seed so transform draws are independent of the init draws
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Split sizes and views. ``None`` sizes: all available (val: 5,000 of the official train set for
+    sources that have one, else 15% of the objects; test: the official test set, else 15%)."""
+
+    seed: int = 0
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    views: int = 1
+    eval_views: int = 1
+    input_views: int = 0
+    input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_transforms", tuple(self.input_transforms))
+        unknown = set(self.input_transforms) - set(INPUT_TRANSFORMS)
+        if unknown:
+            raise ValueError(f"unknown input transforms {sorted(unknown)}; choose from {', '.join(INPUT_TRANSFORMS)}")
+        if self.views < 1 or self.eval_views < 1 or self.input_views < 0:
+            raise ValueError("views and eval_views must be >= 1 and input_views >= 0")
+
+    def views_of(self, split: str) -> int:
+        return self.views + self.input_views if split == "train" else self.eval_views
+
+
+@dataclass
+class BuildPlan:
+    """What a build will fit: the object ids of each split, and its configuration as stored in the manifest."""
+
+    objects: dict[str, Tensor]
+    config: dict
+    shards: list[dict] = field(default_factory=list)
+
+    @property
+    def n_items(self) -> int:
+        return sum(s["count"] for s in self.shards)
+
+
+def make_splits(source: ImageSource, cfg: SplitConfig) -> dict[str, Tensor]:
+    """Seeded object ids per split (each split in a seeded random order, then cut to its size)."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    n = len(source.labels)
+    if source.n_train:
+        pool = torch.randperm(source.n_train, generator=g)
+        n_val = 5000 if cfg.val_size is None else cfg.val_size
+        if n_val >= source.n_train:
+            raise ValueError(f"val size {n_val} leaves no training objects out of {source.n_train}")
+        val, train = pool[:n_val], pool[n_val:]
+        test = source.n_train + torch.randperm(n - source.n_train, generator=g)
+    else:
+        pool = torch.randperm(n, generator=g)
+        n_eval = round(0.15 * n)
+        val, test, train = pool[:n_eval], pool[n_eval : 2 * n_eval], pool[2 * n_eval :]
+    out = {}
+    for name, ids in (("train", train), ("val", val), ("test", test)):
+        size = getattr(cfg, f"{name}_size")
+        if size is not None and size > len(ids):
+            raise ValueError(f"--{name}-size {size} is larger than the {len(ids)} {name} objects of {source.name}")
+        out[name] = ids[:size] if size is not None else ids
+        if len(out[name]) == 0:
+            raise ValueError(f"split {name!r} would be empty; choose a positive --{name}-size")
+    return out
+
+
+def transform_images(images: Tensor, u: Tensor, transforms: tuple[str, ...]) -> Tensor:
+    """Apply per-image random transforms to ``(B, C, H, W)`` float images, zero fill, bilinear.
+
+    ``u`` is ``(B, 5)`` uniforms in [0, 1): rotation in +-30 degrees, translation in +-0.25 (of the
+    [-1, 1] extent) per axis, scale in [0.8, 1.2], horizontal flip with probability 0.5. The image
+    content is moved by x -> s R x + t (flipped first); transforms not named stay the identity.
+    """
+    b = images.shape[0]
+    angle = (u[:, 0] * 2 - 1) * math.radians(30) if "rotate" in transforms else torch.zeros(b)
+    shift = (u[:, 1:3] * 2 - 1) * 0.25 if "translate" in transforms else torch.zeros(b, 2)
+    scale = 0.8 + 0.4 * u[:, 3] if "scale" in transforms else torch.ones(b)
+    flip = torch.where(u[:, 4] < 0.5, -1.0, 1.0) if "flip" in transforms else torch.ones(b)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # output pixel p samples the input at F (R^T (p - t) / s), F the flip
+    inv = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2) / scale[:, None, None]
+    inv = inv * torch.stack([flip, torch.ones(b)], -1)[:, :, None]
+    theta = torch.cat([inv, -(inv @ shift[:, :, None])], dim=2).float()
+    grid = F.affine_grid(theta, list(images.shape), align_corners=True)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def plan_build(source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, shard_size: int, source_info: dict) -> BuildPlan:
+    """Splits and shard layout of a build, and the configuration that identifies it."""
+    if spec.out_dim != source.shape[0]:
+        raise ValueError(f"spec has {spec.out_dim} outputs but {source.name} images have {source.shape[0]} channels")
+    if spec.in_dim != 2:
+        raise ValueError(f"image INRs take 2D coordinates; spec has in_dim {spec.in_dim}")
+    objects = make_splits(source, splits)
+    fit_dict = fit.to_dict()
+    fit_dict.pop("chunk_size")  # a speed knob: results do not depend on it
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "spec": spec.to_dict(),
+        "fit": fit_dict,
+        "source": {**source_info, "name": source.name, "image_shape": list(source.shape), "classes": list(source.classes)},
+        "splits": {
+            name: {"objects": len(ids), "views": splits.views_of(name), "input_views": splits.input_views if name == "train" else 0}
+            for name, ids in objects.items()
+        },
+        "split_config": {"seed": splits.seed, "train_size": splits.train_size, "val_size": splits.val_size, "test_size": splits.test_size, "input_transforms": list(splits.input_transforms)},
+        "shard_size": shard_size,
+    }
+    shards = []
+    for name in SPLITS:
+        n_items = len(objects[name]) * splits.views_of(name)
+        for k, lo in enumerate(range(0, n_items, shard_size)):
+            shards.append({"file": f"{name}-{k:05d}.safetensors", "split": name, "start": lo, "count": min(shard_size, n_items - lo)})
+    config["n_shards"] = len(shards)
+    return BuildPlan(objects, config, shards)
+
+
+def _identity(manifest: dict) -> dict:
+    return {k: v for k, v in manifest.items() if k not in ("shards", "complete", "fit_seconds")}
+
+
+def build_dataset(
+    out: str | Path,
+    source: ImageSource,
+    spec: NetworkSpec,
+    fit: FitConfig,
+    splits: SplitConfig,
+    shard_size: int = 4096,
+    overwrite: bool = False,
+    source_info: dict | None = None,
+    device: str = "cpu",
+    progress: Callable[[int, Tensor], None] | None = None,
+) -> Path:
+    """Fit (or resume fitting) the dataset described by the arguments into ``out``.
+
+    An ``out`` holding a different configuration is refused unless ``overwrite``. ``progress(n, psnr)``
+    is called as INRs finish, first with the already finished ones (``psnr`` empty) on resume.
+    """
+    root = Path(out)
+    plan = plan_build(source, spec, fit, splits, shard_size, source_info or {})
+    done: dict[str, dict] = {}
+    if (root / "manifest.json").exists():
+        old = read_manifest(root)
+        if _identity(old) != plan.config:
+            if not overwrite:
+                raise FileExistsError(f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it, or choose another --out")
+            shutil.rmtree(root)
+        else:
+            done = {e["file"]: e for e in old["shards"]}
+    elif root.exists() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = {**plan.config, "shards": [], "complete": False}
+    for entry in plan.shards:
+        if entry["file"] in done and (root / entry["file"]).is_file() and sha256(root / entry["file"]) == done[entry["file"]]["sha256"]:
+            manifest["shards"].append(done[entry["file"]])
+    write_manifest(root, manifest)
+    if progress is not None:
+        progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
+    finished = {e["file"] for e in manifest["shards"]}
+    coords = coordinate_grid(*source.shape[1:], device=device)
+    started = time.time()
+    for entry in plan.shards:
+        if entry["file"] in finished:
+            continue
+        part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, coords, progress)
+        digest = write_shard(root, entry["file"], part)
+        manifest["shards"].append({**entry, "sha256": digest})
+        manifest["shards"].sort(key=lambda e: e["file"])
+        write_manifest(root, manifest)
+    manifest["complete"] = True
+    manifest["fit_seconds"] = round(time.time() - started, 1)
+    write_manifest(root, manifest)
+    return root
+
+
+def fit_shard(
+    source: ImageSource,
+    spec: NetworkSpec,
+    fit: FitConfig,
+    splits: SplitConfig,
+    split_objects: Tensor,
+    entry: dict,
+    coords: Tensor,
+    progress: Callable[[int, Tensor], None] | None = None,
+) -> INRSplit:
+    """Fit the items ``entry['start'] .. + entry['count']`` of a split."""
+    n_views = splits.views_of(entry["split"])
+    items = torch.arange(entry["start"], entry["start"] + entry["count"])
+    object_ids = split_objects[items // n_views]
+    view_ids = items % n_views
+    images = source.float_images(object_ids)
+    transformed = view_ids >= splits.views if entry["split"] == "train" else torch.zeros_like(view_ids, dtype=torch.bool)
+    if transformed.any():
+        u = uniform_streams(splits.seed + _TRANSFORM_STREAM, object_ids[transformed], view_ids[transformed], 5).float()
+        images[transformed] = transform_images(images[transformed], u, splits.input_transforms)
+    targets = image_targets(images).to(coords.device)
+    weights, psnr = fit_inrs(spec, targets, fit, splits.seed, object_ids, view_ids, coords, progress)
+    return INRSplit(weights.to("cpu"), source.labels[object_ids], object_ids, view_ids, psnr.cpu())

@@ -1,0 +1,178 @@
+"""The batched INR fitter: thousands of networks, one Adam over the stacked parameters.
+
+Each network's loss is its own mean squared error; the summed loss keeps gradients per network independent
+and Adam is element-wise, so fitting B networks together equals B independent fits. The step is written by
+hand (forward through :func:`~weightaug.weights.mlp_forward`, analytic backward, in-place Adam) so that the
+element-wise work is a handful of passes per layer and no autograd graph is kept. Networks that reach the
+target PSNR leave the active set at once, their parameters frozen as they were when they reached it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from weightaug.inr.init import Init, init_weights
+from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
+
+
+class FitDivergedError(RuntimeError):
+    """Some INRs produced non-finite values even after refitting with smaller learning rates."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How each INR is fitted. ``target_psnr`` stops an INR early once reached (None: run all steps)."""
+
+    steps: int = 500
+    lr: float = 3e-3
+    init: Init = "sitzmann"
+    target_psnr: float | None = 40.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    chunk_size: int = 64
+    max_refits: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))
+        if self.steps < 1 or self.lr <= 0 or self.chunk_size < 1:
+            raise ValueError(f"steps, lr and chunk_size must be positive, got {self.steps}, {self.lr}, {self.chunk_size}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+def coordinate_grid(height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
+    """``(H*W, 2)`` pixel-centre coordinates in [-1, 1], row-major, columns (x, y): x along the width.
+
+    This is the convention of ``torch.nn.functional.grid_sample``.
+    """
+    ys = torch.linspace(-1, 1, height, device=device)
+    xs = torch.linspace(-1, 1, width, device=device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.flatten(), gy.flatten()], dim=1)
+
+
+def image_targets(images: Tensor) -> Tensor:
+    """``(B, C, H, W)`` images in [0, 1] -> ``(B, H*W, C)`` targets on :func:`coordinate_grid` order."""
+    return images.flatten(2).transpose(1, 2).contiguous()
+
+
+def psnr_from_mse(mse: Tensor) -> Tensor:
+    """PSNR in dB for signals in [0, 1]."""
+    return -10.0 * torch.log10(mse)
+
+
+def loss_and_grads(spec: NetworkSpec, params: list[Tensor], coords: Tensor, targets: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Per-network MSE ``(B,)`` and the gradients of its sum w.r.t. ``params`` (W0, b0, W1, b1, ...)."""
+    weights, biases = params[0::2], params[1::2]
+    inputs, slopes, out = mlp_forward(spec, weights, biases, coords, keep=True)
+    err = out - targets
+    mse = err.square().mean(dim=(1, 2))
+    g = err.mul_(2.0 / (err.shape[1] * err.shape[2]))  # dL/dz of the last layer
+    grads: list[Tensor] = [torch.empty(0)] * len(params)
+    for layer in range(spec.n_layers - 1, -1, -1):
+        s = spec.scale(layer)
+        grads[2 * layer] = torch.bmm(g.transpose(1, 2), inputs[layer]).mul_(s)
+        grads[2 * layer + 1] = g.sum(dim=1).mul_(s)
+        if layer == 0:
+            break
+        g = torch.bmm(g, weights[layer] * s).mul_(slopes[layer - 1])
+    return mse, grads
+
+
+def _adam_step(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Tensor], step: int, config: FitConfig, lr: float) -> None:
+    b1, b2 = config.betas
+    step_size = lr / (1 - b1**step)
+    root_c2 = math.sqrt(1 - b2**step)
+    for p, g, m_, v_ in zip(params, grads, m, v):
+        m_.mul_(b1).add_(g, alpha=1 - b1)
+        v_.mul_(b2).addcmul_(g, g, value=1 - b2)
+        p.addcdiv_(m_, v_.sqrt().div_(root_c2).add_(config.eps), value=-step_size)
+
+
+def fit_chunk(spec: NetworkSpec, start: WeightBatch, coords: Tensor, targets: Tensor, config: FitConfig, lr: float) -> tuple[WeightBatch, Tensor]:
+    """Fit the networks ``start`` to ``targets`` ``(B, N, out_dim)`` at once; returns weights and PSNR.
+
+    A network whose PSNR is not finite is returned with NaN PSNR (the caller refits it).
+    """
+    out = [t.clone() for t in start.tensors()]
+    params = [t.clone() for t in out]
+    m = [torch.zeros_like(t) for t in params]
+    v = [torch.zeros_like(t) for t in params]
+    psnr_out = torch.full((len(start),), float("nan"), device=start.device)
+    active = torch.arange(len(start), device=start.device)
+    target = float("inf") if config.target_psnr is None else config.target_psnr
+    for step in range(1, config.steps + 1):
+        mse, grads = loss_and_grads(spec, params, coords, targets)
+        psnr = psnr_from_mse(mse)
+        finished = (psnr >= target) | ~torch.isfinite(psnr)
+        if finished.any():
+            idx = active[finished]
+            for o, p in zip(out, params):
+                o[idx] = p[finished]
+            psnr_out[idx] = torch.where(torch.isfinite(psnr[finished]), psnr[finished], float("nan"))
+            keep = ~finished
+            active, targets = active[keep], targets[keep]
+            params, grads, m, v = ([t[keep] for t in ts] for ts in (params, grads, m, v))
+            if active.numel() == 0:
+                break
+        _adam_step(params, grads, m, v, step, config, lr)
+    if active.numel():
+        for o, p in zip(out, params):
+            o[active] = p
+        final = WeightBatch.from_flat(spec, torch.cat([p.flatten(1) for p in params], 1))
+        mse = (final(coords) - targets).square().mean(dim=(1, 2))
+        psnr = psnr_from_mse(mse)
+        psnr_out[active] = torch.where(torch.isfinite(psnr), psnr, float("nan"))
+    return WeightBatch.from_flat(spec, torch.cat([o.flatten(1) for o in out], 1)), psnr_out
+
+
+def fit_inrs(
+    spec: NetworkSpec,
+    targets: Tensor,
+    config: FitConfig,
+    seed: int,
+    object_ids: Tensor,
+    view_ids: Tensor,
+    coords: Tensor,
+    progress: Callable[[int, Tensor], None] | None = None,
+) -> tuple[WeightBatch, Tensor]:
+    """Fit one INR per row of ``targets`` ``(B, N, out_dim)``; row b starts from the init of
+    (seed, object_ids[b], view_ids[b]). Works in chunks of ``config.chunk_size``; ``progress(n, psnr)``
+    is called after each. Non-finite fits are refitted with half the learning rate, up to
+    ``config.max_refits`` times, then raise :class:`FitDivergedError`.
+    """
+    if targets.shape[1:] != (coords.shape[0], spec.out_dim):
+        raise ValueError(f"targets must be (B, {coords.shape[0]}, {spec.out_dim}) for these coordinates, got {tuple(targets.shape)}")
+    device = targets.device
+    results, psnrs = [], []
+    for lo in range(0, targets.shape[0], config.chunk_size):
+        sl = slice(lo, lo + config.chunk_size)
+        start = init_weights(spec, config.init, seed, object_ids[sl], view_ids[sl]).to(device)
+        weights, psnr = fit_chunk(spec, start, coords, targets[sl], config, config.lr)
+        for attempt in range(1, config.max_refits + 1):
+            bad = torch.isnan(psnr).nonzero().flatten()
+            if bad.numel() == 0:
+                break
+            redo, redo_psnr = fit_chunk(spec, start[bad], coords, targets[sl][bad], config, config.lr / 2**attempt)
+            flat = weights.flatten()
+            flat[bad] = redo.flatten()
+            weights, psnr = WeightBatch.from_flat(spec, flat), psnr.index_put((bad,), redo_psnr)
+        if torch.isnan(psnr).any():
+            bad_ids = object_ids[sl][torch.isnan(psnr).cpu()].tolist()
+            raise FitDivergedError(
+                f"{len(bad_ids)} INRs (objects {bad_ids[:10]}) diverged even at lr {config.lr / 2**config.max_refits:g}; "
+                "lower --lr or check the images for NaNs"
+            )
+        results.append(weights)
+        psnrs.append(psnr)
+        if progress is not None:
+            progress(len(weights), psnr)
+    return WeightBatch.cat(results), torch.cat(psnrs)

@@ -1,0 +1,79 @@
+"""Look at an INR dataset: a summary of its contents, and reconstructions next to the original images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from weightaug.inr.fit import coordinate_grid
+from weightaug.inr.sources import DataNotFoundError, ImageSource, load_source
+from weightaug.inr.store import INRDataset, atomic_write_bytes
+
+
+def summary(ds: INRDataset) -> dict:
+    """Counts per split and view, PSNR distribution and spec of a dataset."""
+    out = {"root": str(ds.root), "spec": ds.spec.to_dict(), "n_params": ds.spec.n_params, "source": ds.manifest["source"], "fit": ds.manifest["fit"], "splits": {}}
+    for name in ds.splits:
+        part = ds.split(name)
+        psnr = part.psnr[torch.isfinite(part.psnr)]
+        per_view = torch.bincount(part.view_ids).tolist()
+        stats = {}
+        if psnr.numel():
+            q = torch.quantile(psnr.double(), torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=torch.double)).tolist()
+            stats = {"mean": psnr.mean().item(), "std": psnr.std().item() if psnr.numel() > 1 else 0.0, "min": q[0], "p10": q[1], "median": q[2], "p90": q[3], "max": q[4]}
+        target = (ds.manifest["fit"] or {}).get("target_psnr")
+        if target is not None and psnr.numel():
+            stats["reached_target"] = (psnr >= target).float().mean().item()
+        out["splits"][name] = {"inrs": len(part), "objects": int(part.object_ids.unique().numel()), "per_view": per_view, "psnr": stats}
+    return out
+
+
+def render_grid(ds: INRDataset, out: str | Path, split: str = "test", n: int = 8, source: ImageSource | None = None, data_dir: str | None = None) -> Path:
+    """Save a PNG: for ``n`` objects, the original image (when the source is available) above each view's reconstruction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = ds.split(split)
+    objects = part.object_ids.unique(sorted=False)[:n]
+    info = ds.manifest["source"]
+    if source is None and info["name"] != "imported":
+        try:
+            source = load_source(info["name"], data_dir or info.get("data_dir"))
+        except DataNotFoundError:
+            source = None
+    c, h, w = info.get("image_shape", [ds.spec.out_dim, 28, 28])
+    n_views = int(part.view_ids.max()) + 1
+    rows = n_views + (source is not None)
+    fig, axes = plt.subplots(rows, len(objects), figsize=(1.3 * len(objects), 1.4 * rows), squeeze=False)
+    coords = coordinate_grid(h, w)
+    for col, obj in enumerate(objects.tolist()):
+        if source is not None:
+            _show(axes[0][col], source.float_images(torch.tensor([obj]))[0], f"image {obj}")
+        for view in range(n_views):
+            sel = ((part.object_ids == obj) & (part.view_ids == view)).nonzero().flatten()
+            ax = axes[view + (source is not None)][col]
+            if sel.numel() == 0:
+                ax.axis("off")
+                continue
+            item = part[sel[:1]]
+            img = item.weights(coords)[0].T.reshape(c, h, w).clamp(0, 1)
+            _show(ax, img, f"v{view} {item.psnr[0]:.1f}dB")
+    fig.suptitle(f"{ds.root.name}: {split} reconstructions" + (" (top: originals)" if source is not None else ""), fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
+
+
+def _show(ax, img: torch.Tensor, title: str) -> None:
+    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=7)
+    ax.axis("off")
