@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import click
 import torch
@@ -28,9 +27,17 @@ from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
 from weightaug.inr.store import DatasetError, INRDataset
 from weightaug.weights import NetworkSpec, SpecMismatchError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 stdout = Console(width=None if sys.stdout.isatty() else 140)
-USER_ERRORS = (DataNotFoundError, DatasetError, FileExistsError, FileNotFoundError, FitDivergedError, SpecMismatchError, ValueError)
+USER_ERRORS = (
+    DataNotFoundError,
+    DatasetError,
+    FileExistsError,
+    FileNotFoundError,
+    FitDivergedError,
+    SpecMismatchError,
+    ValueError,
+)
 
 
 class _Group(click.Group):
@@ -53,14 +60,24 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
 
 
 @main.command()
-@click.option("--source", type=click.Choice(SOURCES), default="digits", show_default=True, help="Image dataset to fit INRs to.")
+@click.option(
+    "--source", type=click.Choice(SOURCES), default="digits", show_default=True, help="Image dataset to fit INRs to."
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the source's files.")
 @click.option("--download", is_flag=True, help="Download the source if it is not found (needs internet).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset directory.")
 @click.option("--views", type=int, default=1, show_default=True, help="Independent fits per training object.")
 @click.option("--eval-views", type=int, default=1, show_default=True, help="Fits per validation/test object.")
-@click.option("--input-views", type=int, default=0, show_default=True, help="Extra training fits of randomly transformed images.")
-@click.option("--input-transforms", default=",".join(INPUT_TRANSFORMS), show_default=True, callback=_csv, help="Transforms for --input-views.")
+@click.option(
+    "--input-views", type=int, default=0, show_default=True, help="Extra training fits of randomly transformed images."
+)
+@click.option(
+    "--input-transforms",
+    default=",".join(INPUT_TRANSFORMS),
+    show_default=True,
+    callback=_csv,
+    help="Transforms for --input-views.",
+)
 @click.option("--train-size", type=int, default=None, help="Use only this many training objects.")
 @click.option("--val-size", type=int, default=None, help="Validation objects (default: 5000 of the train set, or 15%).")
 @click.option("--test-size", type=int, default=None, help="Use only this many test objects.")
@@ -71,23 +88,80 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
 @click.option("--steps", type=int, default=FitConfig.steps, show_default=True, help="Maximum Adam steps per INR.")
 @click.option("--lr", type=float, default=FitConfig.lr, show_default=True)
 @click.option("--init", type=click.Choice(["sitzmann", "peers"]), default="sitzmann", show_default=True)
-@click.option("--target-psnr", type=float, default=FitConfig.target_psnr, show_default=True, help="Stop each INR at this PSNR (0: never).")
-@click.option("--chunk-size", type=int, default=FitConfig.chunk_size, show_default=True, help="INRs per fitting step (speed only).")
+@click.option(
+    "--target-psnr",
+    type=float,
+    default=FitConfig.target_psnr,
+    show_default=True,
+    help="Stop each INR at this PSNR (0: never).",
+)
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=FitConfig.chunk_size,
+    show_default=True,
+    help="INRs per fitting step (speed only).",
+)
 @click.option("--shard-size", type=int, default=4096, show_default=True, help="INRs per file (the unit of resuming).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--overwrite", is_flag=True, help="Replace an output directory of another configuration.")
-@click.option("--dry-run", is_flag=True, help="Fit a sample, print how long the whole fit would take here, write nothing.")
-def fit(source, data_dir, download, out, views, eval_views, input_views, input_transforms, train_size, val_size, test_size, hidden, activation, w0, output_offset, steps, lr, init, target_psnr, chunk_size, shard_size, seed, device, overwrite, dry_run) -> None:
+@click.option(
+    "--dry-run", is_flag=True, help="Fit a sample, print how long the whole fit would take here, write nothing."
+)
+def fit(
+    source,
+    data_dir,
+    download,
+    out,
+    views,
+    eval_views,
+    input_views,
+    input_transforms,
+    train_size,
+    val_size,
+    test_size,
+    hidden,
+    activation,
+    w0,
+    output_offset,
+    steps,
+    lr,
+    init,
+    target_psnr,
+    chunk_size,
+    shard_size,
+    seed,
+    device,
+    overwrite,
+    dry_run,
+) -> None:
     """Fit an INR dataset: several views per object, in batches, resumable."""
     src = load_source(source, data_dir, download)
-    spec = NetworkSpec(hidden=tuple(int(h) for h in hidden.split(",")), out_dim=src.shape[0], activation=activation, w0=w0, output_offset=output_offset)
+    spec = NetworkSpec(
+        hidden=tuple(int(h) for h in hidden.split(",")),
+        out_dim=src.shape[0],
+        activation=activation,
+        w0=w0,
+        output_offset=output_offset,
+    )
     cfg = FitConfig(steps=steps, lr=lr, init=init, target_psnr=target_psnr or None, chunk_size=chunk_size)
-    splits = SplitConfig(seed=seed, train_size=train_size, val_size=val_size, test_size=test_size, views=views, eval_views=eval_views, input_views=input_views, input_transforms=input_transforms)
+    splits = SplitConfig(
+        seed=seed,
+        train_size=train_size,
+        val_size=val_size,
+        test_size=test_size,
+        views=views,
+        eval_views=eval_views,
+        input_views=input_views,
+        input_transforms=input_transforms,
+    )
     info = {"data_dir": data_dir} if data_dir else {}
     plan = plan_build(src, spec, cfg, splits, shard_size, info)
     split_line = ", ".join(f"{k} {v['objects']} x {v['views']} views" for k, v in plan.config["splits"].items())
-    console.print(f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, {spec.n_params} params each")
+    console.print(
+        f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, {spec.n_params} params each"
+    )
     if dry_run:
         _dry_run(src, spec, cfg, splits, plan, device)
         return
@@ -99,7 +173,9 @@ def fit(source, data_dir, download, out, views, eval_views, input_views, input_t
             if psnr.numel():
                 totals["n"] += psnr.numel()
                 totals["sum"] += psnr.sum().item()
-            bar.update(task, advance=n, psnr=f"mean PSNR {totals['sum'] / max(totals['n'], 1):.1f} dB" if totals["n"] else "")
+            bar.update(
+                task, advance=n, psnr=f"mean PSNR {totals['sum'] / max(totals['n'], 1):.1f} dB" if totals["n"] else ""
+            )
 
         root = build_dataset(out, src, spec, cfg, splits, shard_size, overwrite, info, device, update)
     _print_summary(INRDataset(root))
@@ -131,7 +207,9 @@ def _dry_run(src, spec, cfg, splits, plan, device: str) -> None:
     """Fit one chunk of real training items and extrapolate to the whole plan."""
     entry = {**plan.shards[0], "count": min(cfg.chunk_size, plan.shards[0]["count"])}
     coords = coordinate_grid(*src.shape[1:], device=device)
-    fit_shard(src, spec, cfg, splits, plan.objects[entry["split"]], {**entry, "count": min(8, entry["count"])}, coords)  # warm-up
+    fit_shard(
+        src, spec, cfg, splits, plan.objects[entry["split"]], {**entry, "count": min(8, entry["count"])}, coords
+    )  # warm-up
     start = time.time()
     part = fit_shard(src, spec, cfg, splits, plan.objects[entry["split"]], entry, coords)
     per_inr = (time.time() - start) / entry["count"]
@@ -159,11 +237,19 @@ def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
         return
     spec = ds.spec
     out = stdout
-    out.print(f"[bold]{s['root']}[/bold]: source {s['source']['name']}, spec {spec.widths} {spec.activation} w0={spec.w0:g} offset={spec.output_offset:g}, {s['n_params']} params per INR")
-    table = Table("split", "objects", "INRs", "INRs per view", "PSNR mean ± std", "min", "p10", "median", "p90", "reached target")
+    out.print(
+        f"[bold]{s['root']}[/bold]: source {s['source']['name']}, spec {spec.widths} {spec.activation} w0={spec.w0:g} offset={spec.output_offset:g}, {s['n_params']} params per INR"
+    )
+    table = Table(
+        "split", "objects", "INRs", "INRs per view", "PSNR mean ± std", "min", "p10", "median", "p90", "reached target"
+    )
     for name, d in s["splits"].items():
         p = d["psnr"]
-        cells = [f"{p['mean']:.2f} ± {p['std']:.2f}", *(f"{p[k]:.2f}" for k in ("min", "p10", "median", "p90"))] if p else ["n/a"] * 5
+        cells = (
+            [f"{p['mean']:.2f} ± {p['std']:.2f}", *(f"{p[k]:.2f}" for k in ("min", "p10", "median", "p90"))]
+            if p
+            else ["n/a"] * 5
+        )
         reached = f"{100 * p['reached_target']:.1f}%" if "reached_target" in p else "-"
         table.add_row(name, str(d["objects"]), str(d["inrs"]), " ".join(map(str, d["per_view"])), *cells, reached)
     out.print(table)
@@ -182,7 +268,12 @@ def info(dataset: str, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
 @click.option("-n", "n", type=int, default=8, show_default=True, help="Number of objects.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where the source images are, for the originals row.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the source images are, for the originals row.",
+)
 def render(dataset: str, out: str, split: str, n: int, data_dir: str | None) -> None:
     """Reconstructions of an INR dataset next to the original images, as a PNG grid."""
     from weightaug.inr.render import render_grid
@@ -194,18 +285,36 @@ def render(dataset: str, out: str, split: str, n: int, data_dir: str | None) -> 
 @main.command("import")
 @click.argument("splits_json", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset directory.")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Folder the JSON's paths are relative to (default: tried next to the JSON).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder the JSON's paths are relative to (default: tried next to the JSON).",
+)
 @click.option("--multiview", is_flag=True, help="Paths are .../<view>/<folder>/<file> (the official multiview data).")
 @click.option("--w0", type=float, default=30.0, show_default=True)
-@click.option("--output-offset", type=float, default=0.5, show_default=True, help="The peers' INRs add 0.5 to their output.")
+@click.option(
+    "--output-offset", type=float, default=0.5, show_default=True, help="The peers' INRs add 0.5 to their output."
+)
 @click.option("--overwrite", is_flag=True)
-def import_(splits_json: str, out: str, root: str | None, multiview: bool, w0: float, output_offset: float, overwrite: bool) -> None:
+def import_(
+    splits_json: str, out: str, root: str | None, multiview: bool, w0: float, output_offset: float, overwrite: bool
+) -> None:
     """Import a peer-format INR dataset (torch state_dict files with a label, plus a splits JSON)."""
     from weightaug.inr.importer import import_peer_dataset
 
     with _progress() as bar:
         task = bar.add_task("importing", total=None, psnr="")
-        root_dir = import_peer_dataset(splits_json, out, root, multiview, w0, output_offset, overwrite=overwrite, progress=lambda n: bar.update(task, advance=n))
+        root_dir = import_peer_dataset(
+            splits_json,
+            out,
+            root,
+            multiview,
+            w0,
+            output_offset,
+            overwrite=overwrite,
+            progress=lambda n: bar.update(task, advance=n),
+        )
     _print_summary(INRDataset(root_dir))
 
 

@@ -223,9 +223,7 @@ class WeightBatch:
         return out
 
     @classmethod
-    def from_state_dicts(
-        cls, spec: NetworkSpec, state_dicts: Sequence[Mapping[str, Tensor]]
-    ) -> WeightBatch:
+    def from_state_dicts(cls, spec: NetworkSpec, state_dicts: Sequence[Mapping[str, Tensor]]) -> WeightBatch:
         """Stack state_dicts whose ``*.weight`` / ``*.bias`` entries, in key order, are the layers."""
         per_net = [linear_layers(sd) for sd in state_dicts]
         for k, layers in enumerate(per_net):

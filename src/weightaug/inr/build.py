@@ -117,33 +117,55 @@ def transform_images(images: Tensor, u: Tensor, transforms: tuple[str, ...]) -> 
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def plan_build(source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, shard_size: int, source_info: dict) -> BuildPlan:
+def plan_build(
+    source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, shard_size: int, source_info: dict
+) -> BuildPlan:
     """Splits and shard layout of a build, and the configuration that identifies it."""
     if spec.out_dim != source.shape[0]:
         raise ValueError(f"spec has {spec.out_dim} outputs but {source.name} images have {source.shape[0]} channels")
     if spec.in_dim != 2:
         raise ValueError(f"image INRs take 2D coordinates; spec has in_dim {spec.in_dim}")
     objects = make_splits(source, splits)
-    fit_dict = fit.to_dict()
-    fit_dict.pop("chunk_size")  # a speed knob: results do not depend on it
     config = {
         "format": FORMAT,
         "version": VERSION,
         "spec": spec.to_dict(),
-        "fit": fit_dict,
-        "source": {**source_info, "name": source.name, "image_shape": list(source.shape), "classes": list(source.classes)},
+        "fit": fit.to_dict(),  # chunk_size included: BLAS rounding may differ with it
+        "source": {
+            **source_info,
+            "name": source.name,
+            "image_shape": list(source.shape),
+            "classes": list(source.classes),
+        },
         "splits": {
-            name: {"objects": len(ids), "views": splits.views_of(name), "input_views": splits.input_views if name == "train" else 0}
+            name: {
+                "objects": len(ids),
+                "views": splits.views_of(name),
+                "input_views": splits.input_views if name == "train" else 0,
+            }
             for name, ids in objects.items()
         },
-        "split_config": {"seed": splits.seed, "train_size": splits.train_size, "val_size": splits.val_size, "test_size": splits.test_size, "input_transforms": list(splits.input_transforms)},
+        "split_config": {
+            "seed": splits.seed,
+            "train_size": splits.train_size,
+            "val_size": splits.val_size,
+            "test_size": splits.test_size,
+            "input_transforms": list(splits.input_transforms),
+        },
         "shard_size": shard_size,
     }
     shards = []
     for name in SPLITS:
         n_items = len(objects[name]) * splits.views_of(name)
         for k, lo in enumerate(range(0, n_items, shard_size)):
-            shards.append({"file": f"{name}-{k:05d}.safetensors", "split": name, "start": lo, "count": min(shard_size, n_items - lo)})
+            shards.append(
+                {
+                    "file": f"{name}-{k:05d}.safetensors",
+                    "split": name,
+                    "start": lo,
+                    "count": min(shard_size, n_items - lo),
+                }
+            )
     config["n_shards"] = len(shards)
     return BuildPlan(objects, config, shards)
 
@@ -176,18 +198,26 @@ def build_dataset(
         old = read_manifest(root)
         if _identity(old) != plan.config:
             if not overwrite:
-                raise FileExistsError(f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it, or choose another --out")
+                raise FileExistsError(
+                    f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it, or choose another --out"
+                )
             shutil.rmtree(root)
         else:
             done = {e["file"]: e for e in old["shards"]}
     elif root.exists() and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out")
+            raise FileExistsError(
+                f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out"
+            )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     manifest = {**plan.config, "shards": [], "complete": False}
     for entry in plan.shards:
-        if entry["file"] in done and (root / entry["file"]).is_file() and sha256(root / entry["file"]) == done[entry["file"]]["sha256"]:
+        if (
+            entry["file"] in done
+            and (root / entry["file"]).is_file()
+            and sha256(root / entry["file"]) == done[entry["file"]]["sha256"]
+        ):
             manifest["shards"].append(done[entry["file"]])
     write_manifest(root, manifest)
     if progress is not None:
@@ -225,7 +255,9 @@ def fit_shard(
     object_ids = split_objects[items // n_views]
     view_ids = items % n_views
     images = source.float_images(object_ids)
-    transformed = view_ids >= splits.views if entry["split"] == "train" else torch.zeros_like(view_ids, dtype=torch.bool)
+    transformed = (
+        view_ids >= splits.views if entry["split"] == "train" else torch.zeros_like(view_ids, dtype=torch.bool)
+    )
     if transformed.any():
         u = uniform_streams(splits.seed + _TRANSFORM_STREAM, object_ids[transformed], view_ids[transformed], 5).float()
         images[transformed] = transform_images(images[transformed], u, splits.input_transforms)

@@ -40,7 +40,9 @@ class FitConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         if self.steps < 1 or self.lr <= 0 or self.chunk_size < 1:
-            raise ValueError(f"steps, lr and chunk_size must be positive, got {self.steps}, {self.lr}, {self.chunk_size}")
+            raise ValueError(
+                f"steps, lr and chunk_size must be positive, got {self.steps}, {self.lr}, {self.chunk_size}"
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -69,7 +71,9 @@ def psnr_from_mse(mse: Tensor) -> Tensor:
     return -10.0 * torch.log10(mse)
 
 
-def loss_and_grads(spec: NetworkSpec, params: list[Tensor], coords: Tensor, targets: Tensor) -> tuple[Tensor, list[Tensor]]:
+def loss_and_grads(
+    spec: NetworkSpec, params: list[Tensor], coords: Tensor, targets: Tensor
+) -> tuple[Tensor, list[Tensor]]:
     """Per-network MSE ``(B,)`` and the gradients of its sum w.r.t. ``params`` (W0, b0, W1, b1, ...)."""
     weights, biases = params[0::2], params[1::2]
     inputs, slopes, out = mlp_forward(spec, weights, biases, coords, keep=True)
@@ -87,7 +91,9 @@ def loss_and_grads(spec: NetworkSpec, params: list[Tensor], coords: Tensor, targ
     return mse, grads
 
 
-def _adam_step(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Tensor], step: int, config: FitConfig, lr: float) -> None:
+def _adam_step(
+    params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Tensor], step: int, config: FitConfig, lr: float
+) -> None:
     b1, b2 = config.betas
     step_size = lr / (1 - b1**step)
     root_c2 = math.sqrt(1 - b2**step)
@@ -97,7 +103,9 @@ def _adam_step(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: li
         p.addcdiv_(m_, v_.sqrt().div_(root_c2).add_(config.eps), value=-step_size)
 
 
-def fit_chunk(spec: NetworkSpec, start: WeightBatch, coords: Tensor, targets: Tensor, config: FitConfig, lr: float) -> tuple[WeightBatch, Tensor]:
+def fit_chunk(
+    spec: NetworkSpec, start: WeightBatch, coords: Tensor, targets: Tensor, config: FitConfig, lr: float
+) -> tuple[WeightBatch, Tensor]:
     """Fit the networks ``start`` to ``targets`` ``(B, N, out_dim)`` at once; returns weights and PSNR.
 
     A network whose PSNR is not finite is returned with NaN PSNR (the caller refits it).
@@ -150,7 +158,9 @@ def fit_inrs(
     ``config.max_refits`` times, then raise :class:`FitDivergedError`.
     """
     if targets.shape[1:] != (coords.shape[0], spec.out_dim):
-        raise ValueError(f"targets must be (B, {coords.shape[0]}, {spec.out_dim}) for these coordinates, got {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must be (B, {coords.shape[0]}, {spec.out_dim}) for these coordinates, got {tuple(targets.shape)}"
+        )
     device = targets.device
     results, psnrs = [], []
     for lo in range(0, targets.shape[0], config.chunk_size):

@@ -34,7 +34,9 @@ def _resolve(path: str, splits_file: Path, root: Path | None) -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise FileNotFoundError(f"INR file {path!r} from {splits_file} not found (looked at {', '.join(str(c) for c in candidates)}); pass --root to the folder its paths are relative to")
+    raise FileNotFoundError(
+        f"INR file {path!r} from {splits_file} not found (looked at {', '.join(str(c) for c in candidates)}); pass --root to the folder its paths are relative to"
+    )
 
 
 def infer_spec(state_dict: dict, w0: float, output_offset: float) -> NetworkSpec:
@@ -43,7 +45,9 @@ def infer_spec(state_dict: dict, w0: float, output_offset: float) -> NetworkSpec
     if not layers:
         raise ValueError("state_dict has no '*.weight' / '*.bias' layers")
     widths = [layers[0][0].shape[1]] + [w.shape[0] for w, _ in layers]
-    return NetworkSpec(in_dim=widths[0], hidden=tuple(widths[1:-1]), out_dim=widths[-1], w0=w0, output_offset=output_offset)
+    return NetworkSpec(
+        in_dim=widths[0], hidden=tuple(widths[1:-1]), out_dim=widths[-1], w0=w0, output_offset=output_offset
+    )
 
 
 def import_peer_dataset(
@@ -112,7 +116,10 @@ def import_peer_dataset(
         "spec": spec.to_dict(),
         "fit": None,
         "source": {"name": "imported", "from": str(splits_file.resolve()), "multiview": multiview},
-        "splits": {s: {"objects": int(p.object_ids.unique().numel()), "views": int(p.view_ids.max()) + 1, "input_views": 0} for s, p in parts.items()},
+        "splits": {
+            s: {"objects": int(p.object_ids.unique().numel()), "views": int(p.view_ids.max()) + 1, "input_views": 0}
+            for s, p in parts.items()
+        },
         "shard_size": shard_size,
         "shards": [],
         "complete": False,
@@ -121,7 +128,15 @@ def import_peer_dataset(
         for k, lo in enumerate(range(0, len(part), shard_size)):
             chunk = part[slice(lo, lo + shard_size)]
             name = f"{split}-{k:05d}.safetensors"
-            manifest["shards"].append({"file": name, "split": split, "start": lo, "count": len(chunk), "sha256": write_shard(out, name, chunk)})
+            manifest["shards"].append(
+                {
+                    "file": name,
+                    "split": split,
+                    "start": lo,
+                    "count": len(chunk),
+                    "sha256": write_shard(out, name, chunk),
+                }
+            )
     manifest["n_shards"] = len(manifest["shards"])
     manifest["complete"] = True
     write_manifest(out, manifest)

@@ -14,7 +14,14 @@ from weightaug.inr.store import INRDataset, atomic_write_bytes
 
 def summary(ds: INRDataset) -> dict:
     """Counts per split and view, PSNR distribution and spec of a dataset."""
-    out = {"root": str(ds.root), "spec": ds.spec.to_dict(), "n_params": ds.spec.n_params, "source": ds.manifest["source"], "fit": ds.manifest["fit"], "splits": {}}
+    out = {
+        "root": str(ds.root),
+        "spec": ds.spec.to_dict(),
+        "n_params": ds.spec.n_params,
+        "source": ds.manifest["source"],
+        "fit": ds.manifest["fit"],
+        "splits": {},
+    }
     for name in ds.splits:
         part = ds.split(name)
         psnr = part.psnr[torch.isfinite(part.psnr)]
@@ -22,15 +29,35 @@ def summary(ds: INRDataset) -> dict:
         stats = {}
         if psnr.numel():
             q = torch.quantile(psnr.double(), torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=torch.double)).tolist()
-            stats = {"mean": psnr.mean().item(), "std": psnr.std().item() if psnr.numel() > 1 else 0.0, "min": q[0], "p10": q[1], "median": q[2], "p90": q[3], "max": q[4]}
+            stats = {
+                "mean": psnr.mean().item(),
+                "std": psnr.std().item() if psnr.numel() > 1 else 0.0,
+                "min": q[0],
+                "p10": q[1],
+                "median": q[2],
+                "p90": q[3],
+                "max": q[4],
+            }
         target = (ds.manifest["fit"] or {}).get("target_psnr")
         if target is not None and psnr.numel():
             stats["reached_target"] = (psnr >= target).float().mean().item()
-        out["splits"][name] = {"inrs": len(part), "objects": int(part.object_ids.unique().numel()), "per_view": per_view, "psnr": stats}
+        out["splits"][name] = {
+            "inrs": len(part),
+            "objects": int(part.object_ids.unique().numel()),
+            "per_view": per_view,
+            "psnr": stats,
+        }
     return out
 
 
-def render_grid(ds: INRDataset, out: str | Path, split: str = "test", n: int = 8, source: ImageSource | None = None, data_dir: str | None = None) -> Path:
+def render_grid(
+    ds: INRDataset,
+    out: str | Path,
+    split: str = "test",
+    n: int = 8,
+    source: ImageSource | None = None,
+    data_dir: str | None = None,
+) -> Path:
     """Save a PNG: for ``n`` objects, the original image (when the source is available) above each view's reconstruction."""
     import matplotlib
 
@@ -62,7 +89,9 @@ def render_grid(ds: INRDataset, out: str | Path, split: str = "test", n: int = 8
             item = part[sel[:1]]
             img = item.weights(coords)[0].T.reshape(c, h, w).clamp(0, 1)
             _show(ax, img, f"v{view} {item.psnr[0]:.1f}dB")
-    fig.suptitle(f"{ds.root.name}: {split} reconstructions" + (" (top: originals)" if source is not None else ""), fontsize=9)
+    fig.suptitle(
+        f"{ds.root.name}: {split} reconstructions" + (" (top: originals)" if source is not None else ""), fontsize=9
+    )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -74,6 +103,6 @@ def render_grid(ds: INRDataset, out: str | Path, split: str = "test", n: int = 8
 
 
 def _show(ax, img: torch.Tensor, title: str) -> None:
-    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
+    ax.imshow((img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=7)
     ax.axis("off")

@@ -137,7 +137,9 @@ def _find_idx_dir(name: str, data_dir: str | Path | None, download: bool) -> Pat
             _download(_URLS[name] + stem + ".gz", target / f"{stem}.gz")
         return target
     looked = "\n  ".join(str(c) for c in candidates)
-    raise DataNotFoundError(f"{name}: the four IDX files ({', '.join(_IDX_FILES.values())}) were not found in:\n  {looked}\nTo get them: {_HOW_TO_GET[name]}.")
+    raise DataNotFoundError(
+        f"{name}: the four IDX files ({', '.join(_IDX_FILES.values())}) were not found in:\n  {looked}\nTo get them: {_HOW_TO_GET[name]}."
+    )
 
 
 def _load_idx_source(name: str, folder: Path) -> ImageSource:
@@ -151,7 +153,18 @@ def _load_idx_source(name: str, folder: Path) -> ImageSource:
     return ImageSource(name, images, labels, len(arrays["train_images"]), classes)
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 # -- CIFAR-10 ---------------------------------------------------------------------------------------
@@ -173,7 +186,9 @@ def _find_cifar(data_dir: str | Path | None, download: bool) -> Path:
             tar.extractall(target, filter="data")
         return target / "cifar-10-batches-py"
     looked = "\n  ".join(str(c) for c in candidates)
-    raise DataNotFoundError(f"cifar10: {', '.join(_CIFAR_FILES)} were not found in:\n  {looked}\nTo get them: {_HOW_TO_GET['cifar10']}.")
+    raise DataNotFoundError(
+        f"cifar10: {', '.join(_CIFAR_FILES)} were not found in:\n  {looked}\nTo get them: {_HOW_TO_GET['cifar10']}."
+    )
 
 
 def _load_cifar10(folder: Path) -> ImageSource:
@@ -189,7 +204,9 @@ def _load_cifar10(folder: Path) -> ImageSource:
     if meta.is_file():
         with open(meta, "rb") as fh:
             classes = tuple(n.decode() for n in pickle.load(fh, encoding="bytes")[b"label_names"])
-    return ImageSource("cifar10", torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)), 50_000, classes)
+    return ImageSource(
+        "cifar10", torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)), 50_000, classes
+    )
 
 
 def _download(url: str, dest: Path) -> None:
@@ -203,5 +220,7 @@ def _download(url: str, dest: Path) -> None:
                 shutil.copyfileobj(r, tmp)
         except OSError as e:
             Path(tmp.name).unlink(missing_ok=True)
-            raise DataNotFoundError(f"download of {url} failed ({e}); without internet, {_HOW_TO_GET.get(dest.parent.name, 'use --data-dir')}") from e
+            raise DataNotFoundError(
+                f"download of {url} failed ({e}); without internet, {_HOW_TO_GET.get(dest.parent.name, 'use --data-dir')}"
+            ) from e
     Path(tmp.name).replace(dest)

@@ -45,7 +45,9 @@ class INRSplit:
         return len(self.labels)
 
     def __getitem__(self, index: Tensor | slice) -> INRSplit:
-        return INRSplit(self.weights[index], self.labels[index], self.object_ids[index], self.view_ids[index], self.psnr[index])
+        return INRSplit(
+            self.weights[index], self.labels[index], self.object_ids[index], self.view_ids[index], self.psnr[index]
+        )
 
     def first_views(self, k: int) -> INRSplit:
         """Only views ``0 .. k-1`` of every object."""
@@ -56,7 +58,9 @@ class INRSplit:
             raise ValueError(f"asked for {k} views but this split has {available}")
         return self[(self.view_ids < k).nonzero().flatten()]
 
-    def batches(self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None, drop_last: bool = False) -> Iterator[INRSplit]:
+    def batches(
+        self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None, drop_last: bool = False
+    ) -> Iterator[INRSplit]:
         """Mini-batches by tensor indexing (no per-item Python work)."""
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -65,7 +69,14 @@ class INRSplit:
             yield self[order[lo : lo + batch_size]]
 
     def to(self, *args, **kwargs) -> INRSplit:
-        return INRSplit(self.weights.to(*args, **kwargs), *(t.to(args[0] if args else kwargs.get("device", t.device)) for t in (self.labels, self.object_ids, self.view_ids)), self.psnr.to(*args, **kwargs))
+        return INRSplit(
+            self.weights.to(*args, **kwargs),
+            *(
+                t.to(args[0] if args else kwargs.get("device", t.device))
+                for t in (self.labels, self.object_ids, self.view_ids)
+            ),
+            self.psnr.to(*args, **kwargs),
+        )
 
     @classmethod
     def cat(cls, parts: list[INRSplit]) -> INRSplit:
@@ -100,21 +111,32 @@ def write_manifest(root: Path, manifest: dict) -> None:
 def read_manifest(root: Path) -> dict:
     path = Path(root) / "manifest.json"
     if not path.is_file():
-        raise DatasetError(f"{root} is not a weightaug INR dataset: {path} does not exist (create one with `weightaug fit` or `weightaug import`)")
+        raise DatasetError(
+            f"{root} is not a weightaug INR dataset: {path} does not exist (create one with `weightaug fit` or `weightaug import`)"
+        )
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise DatasetError(f"{path} is not valid JSON ({e}); the dataset is corrupt: rebuild it with --overwrite") from e
+        raise DatasetError(
+            f"{path} is not valid JSON ({e}); the dataset is corrupt: rebuild it with --overwrite"
+        ) from e
     if manifest.get("format") != FORMAT:
         raise DatasetError(f"{path} is not a weightaug INR dataset manifest (format {manifest.get('format')!r})")
     if manifest.get("version") != VERSION:
-        raise DatasetError(f"{path} has format version {manifest.get('version')}, this weightaug reads version {VERSION}")
+        raise DatasetError(
+            f"{path} has format version {manifest.get('version')}, this weightaug reads version {VERSION}"
+        )
     return manifest
 
 
 def write_shard(root: Path, name: str, part: INRSplit) -> str:
     """Write a shard atomically; returns its sha256."""
-    tensors = {"labels": part.labels, "object_ids": part.object_ids, "view_ids": part.view_ids, "psnr": part.psnr.float()}
+    tensors = {
+        "labels": part.labels,
+        "object_ids": part.object_ids,
+        "view_ids": part.view_ids,
+        "psnr": part.psnr.float(),
+    }
     for layer, (w, b) in enumerate(zip(part.weights.weights, part.weights.biases)):
         tensors[f"layer{layer}.weight"] = w
         tensors[f"layer{layer}.bias"] = b
@@ -134,12 +156,20 @@ def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
     """Read and verify one shard listed in the manifest."""
     path = root / entry["file"]
     if not path.is_file():
-        raise DatasetError(f"shard {path} listed in the manifest is missing; rebuild with `weightaug fit` (it resumes) or --overwrite")
+        raise DatasetError(
+            f"shard {path} listed in the manifest is missing; rebuild with `weightaug fit` (it resumes) or --overwrite"
+        )
     if sha256(path) != entry["sha256"]:
-        raise DatasetError(f"shard {path} is corrupt or truncated (sha256 does not match the manifest); delete it and rerun `weightaug fit` to refit it")
+        raise DatasetError(
+            f"shard {path} is corrupt or truncated (sha256 does not match the manifest); delete it and rerun `weightaug fit` to refit it"
+        )
     t = load_file(path)
     try:
-        weights = WeightBatch(spec, tuple(t[f"layer{i}.weight"] for i in range(spec.n_layers)), tuple(t[f"layer{i}.bias"] for i in range(spec.n_layers)))
+        weights = WeightBatch(
+            spec,
+            tuple(t[f"layer{i}.weight"] for i in range(spec.n_layers)),
+            tuple(t[f"layer{i}.bias"] for i in range(spec.n_layers)),
+        )
         part = INRSplit(weights, t["labels"], t["object_ids"], t["view_ids"], t["psnr"])
     except KeyError as e:
         raise DatasetError(f"shard {path} lacks tensor {e}") from e
@@ -155,7 +185,9 @@ class INRDataset:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
         if not self.manifest.get("complete", False):
-            raise DatasetError(f"{self.root} is unfinished ({self.n_shards_done} of {self.manifest['n_shards']} shards); rerun the same `weightaug fit` command to resume it")
+            raise DatasetError(
+                f"{self.root} is unfinished ({self.n_shards_done} of {self.manifest['n_shards']} shards); rerun the same `weightaug fit` command to resume it"
+            )
         self.spec = NetworkSpec.from_dict(self.manifest["spec"])
 
     @property

@@ -1,0 +1,137 @@
+import pytest
+import torch
+
+from conftest import needs_fmnist
+from weightaug.inr.fit import (
+    FitConfig,
+    FitDivergedError,
+    coordinate_grid,
+    fit_inrs,
+    image_targets,
+    loss_and_grads,
+    psnr_from_mse,
+)
+from weightaug.inr.init import init_weights, uniform_streams
+from weightaug.kernels import _sincos_poly
+from weightaug.weights import NetworkSpec, mlp_forward
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        NetworkSpec(output_offset=0.5),
+        NetworkSpec(hidden=(8, 8, 8), out_dim=3),
+        NetworkSpec(hidden=(6,), activation="relu"),
+    ],
+    ids=str,
+)
+def test_hand_written_gradients_equal_autograd(spec):
+    wb = init_weights(spec, "sitzmann", 1, torch.arange(3), torch.zeros(3, dtype=torch.long))
+    coords = coordinate_grid(6, 5).double()
+    targets = torch.rand(3, 30, spec.out_dim, dtype=torch.double)
+    params = [t.double().requires_grad_() for t in wb.tensors()]
+    mse, grads = loss_and_grads(spec, [p.detach() for p in params], coords, targets)
+    out = mlp_forward(spec, params[0::2], params[1::2], coords)
+    ref = (out - targets).square().mean(dim=(1, 2))
+    ref.sum().backward()
+    torch.testing.assert_close(mse, ref.detach(), rtol=1e-6, atol=1e-9)
+    for g, p in zip(grads, params):
+        torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_sincos_matches_aten():
+    z = torch.linspace(-300, 300, 100_001)
+    s, c = _sincos_poly(z)
+    assert (s - torch.sin(z)).abs().max() < 1e-6
+    assert (c - torch.cos(z)).abs().max() < 1e-6
+
+
+def test_init_depends_only_on_seed_object_and_view():
+    spec = NetworkSpec()
+    obj = torch.tensor([5, 9, 5, 100])
+    view = torch.tensor([0, 0, 1, 3])
+    full = init_weights(spec, "sitzmann", 7, obj, view)
+    reordered = init_weights(spec, "sitzmann", 7, obj.flip(0), view.flip(0))
+    assert reordered.equal(full[torch.tensor([3, 2, 1, 0])])
+    assert full[1].equal(init_weights(spec, "sitzmann", 7, obj[1:2], view[1:2]))
+    assert not torch.equal(full.weights[0][0], full.weights[0][2])  # another view, another init
+    assert not init_weights(spec, "sitzmann", 8, obj, view).equal(full)
+    u = uniform_streams(0, torch.arange(2000), torch.zeros(2000, dtype=torch.long), 50)
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean().item() - 0.5) < 0.01
+
+
+def test_init_bounds_follow_sitzmann_and_peers():
+    spec = NetworkSpec()
+    ids = torch.arange(200)
+    s = init_weights(spec, "sitzmann", 0, ids, ids)
+    assert s.weights[0].abs().max() <= 1 / 2 and s.weights[0].abs().max() > 0.45
+    assert s.weights[1].abs().max() <= (6 / 32) ** 0.5 / 30
+    p = init_weights(spec, "peers", 0, ids, ids)
+    assert p.biases[0].abs().max() == 0 and p.weights[0].abs().max() <= (6 / 2) ** 0.5 / 30
+
+
+def test_batched_fit_equals_fitting_each_alone(digits):
+    """Equal up to float rounding: BLAS may round differently for another batch size."""
+    spec = NetworkSpec(hidden=(16, 16), output_offset=0.5)
+    targets = image_targets(digits.float_images(torch.arange(6)))
+    coords = coordinate_grid(8, 8)
+    ids = torch.arange(6)
+    cfg = FitConfig(steps=40, target_psnr=35.0, chunk_size=6)
+    together, psnr = fit_inrs(spec, targets, cfg, 0, ids, torch.zeros_like(ids), coords)
+    for i in (0, 4):
+        alone, p = fit_inrs(spec, targets[i : i + 1], cfg, 0, ids[i : i + 1], torch.zeros(1, dtype=torch.long), coords)
+        torch.testing.assert_close(alone.flatten(), together[i].flatten(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(p, psnr[i : i + 1], rtol=0, atol=1e-3)
+
+
+def test_stored_psnr_is_the_psnr_of_stored_weights_and_early_stop_holds(digits):
+    spec = NetworkSpec(output_offset=0.5)
+    targets = image_targets(digits.float_images(torch.arange(40)))
+    coords = coordinate_grid(8, 8)
+    ids = torch.arange(40)
+    weights, psnr = fit_inrs(
+        spec, targets, FitConfig(steps=300, target_psnr=38.0, chunk_size=16), 0, ids, ids * 0, coords
+    )
+    recomputed = psnr_from_mse((weights(coords) - targets).square().mean(dim=(1, 2)))
+    torch.testing.assert_close(recomputed, psnr, rtol=0, atol=1e-3)
+    assert (psnr >= 38.0).float().mean() > 0.9
+    assert psnr.max() < 45  # stopped at the target instead of running on
+
+
+def test_default_recipe_reaches_35db_on_digits(digits):
+    ids = torch.arange(64)
+    targets = image_targets(digits.float_images(ids))
+    _, psnr = fit_inrs(NetworkSpec(output_offset=0.5), targets, FitConfig(), 0, ids, ids * 0, coordinate_grid(8, 8))
+    assert psnr.mean() >= 35.0
+
+
+def test_non_finite_images_raise_after_refits(digits):
+    targets = image_targets(digits.float_images(torch.arange(4)))
+    targets[2, 5] = float("nan")
+    ids = torch.arange(4)
+    with pytest.raises(FitDivergedError, match=r"objects \[2\]"):
+        fit_inrs(NetworkSpec(hidden=(8,)), targets, FitConfig(steps=5), 0, ids, ids * 0, coordinate_grid(8, 8))
+
+
+def test_targets_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="targets must be"):
+        fit_inrs(
+            NetworkSpec(),
+            torch.rand(2, 10, 1),
+            FitConfig(),
+            0,
+            torch.arange(2),
+            torch.zeros(2, dtype=torch.long),
+            coordinate_grid(8, 8),
+        )
+
+
+@needs_fmnist
+def test_default_recipe_reaches_35db_on_fashion_mnist_test_images():
+    from weightaug.inr.sources import load_source
+
+    src = load_source("fashion-mnist")
+    ids = torch.arange(60_000, 60_064)
+    targets = image_targets(src.float_images(ids))
+    _, psnr = fit_inrs(NetworkSpec(output_offset=0.5), targets, FitConfig(), 0, ids, ids * 0, coordinate_grid(28, 28))
+    assert psnr.mean() >= 35.0
