@@ -12,7 +12,7 @@ from weightaug.inr.fit import (
     psnr_from_mse,
 )
 from weightaug.inr.init import init_weights, uniform_streams
-from weightaug.kernels import _sincos_poly
+from weightaug.kernels import _sincos_poly, sine_and_slope
 from weightaug.weights import NetworkSpec, mlp_forward
 
 
@@ -44,6 +44,10 @@ def test_fused_sincos_matches_aten():
     s, c = _sincos_poly(z)
     assert (s - torch.sin(z)).abs().max() < 1e-6
     assert (c - torch.cos(z)).abs().max() < 1e-6
+    u, b = torch.randn(3, 50, 4), torch.randn(3, 1, 4)
+    act, slope = sine_and_slope(u, b, 30.0)
+    torch.testing.assert_close(act, torch.sin(30 * (u + b)), rtol=0, atol=2e-6)
+    torch.testing.assert_close(slope, 30 * torch.cos(30 * (u + b)), rtol=0, atol=6e-5)
 
 
 def test_init_depends_only_on_seed_object_and_view():

@@ -12,7 +12,8 @@ from weightaug.inr.sources import DataNotFoundError, load_source, read_idx
 def write_idx(path, array: np.ndarray, compress: bool) -> None:
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     data = header + array.astype(np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(data)
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(data)
 
 
 def make_idx_folder(folder, n_train=7, n_test=3, compress=True):
@@ -59,8 +60,8 @@ def test_cifar10_python_batches(tmp_path):
     rng = np.random.default_rng(1)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [1, 2, 3, 4]}
-        pickle.dump(batch, open(folder / name, "wb"))
-    pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, open(folder / "batches.meta", "wb"))
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]}))
     src = load_source("cifar10", tmp_path)
     assert src.images.shape == (24, 3, 32, 32) and src.n_train == 50_000 and src.classes[3] == "c3"
 

@@ -25,6 +25,7 @@ from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fi
 from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
 from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
 from weightaug.inr.store import DatasetError, INRDataset
+from weightaug.kernels import keep_freed_memory
 from weightaug.weights import NetworkSpec, SpecMismatchError
 
 console = Console(stderr=True, soft_wrap=True)
@@ -53,6 +54,7 @@ class _Group(click.Group):
 @click.version_option(package_name="weightaug")
 def main() -> None:
     """weightaug: INR datasets, weight-space augmentation and shadow-weight training."""
+    keep_freed_memory()
 
 
 def _csv(_ctx, _param, value: str) -> tuple[str, ...]:

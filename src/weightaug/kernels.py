@@ -1,14 +1,17 @@
 """Fused element-wise kernels for the hot loops, compiled by torch.compile where a compiler is available.
 
 On two CPU cores a SIREN fitting step is bound by its element-wise work, and ATen's ``sin`` and ``cos``
-(about 3 ns an element a thread here) dominate it. :func:`sincos` computes both from one range reduction
-with minimax-free Taylor polynomials on [-pi/2, pi/2] (max abs error about 2e-7, float32 level), in one
-fused pass when compiled.
+(about 3 ns an element a thread here) dominate it. :func:`sine_and_slope` computes both from one range
+reduction with Taylor polynomials on [-pi/2, pi/2] (max abs error about 2e-7, float32 level), together with
+the bias add and the w0 scaling, in one fused pass when compiled.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import sys
 import warnings
 
 import torch
@@ -28,18 +31,64 @@ def _sincos_poly(z: Tensor) -> tuple[Tensor, Tensor]:
     return s * sign, c * sign
 
 
-_compiled = None
+def _sine_and_slope(u: Tensor, b: Tensor, w0: float) -> tuple[Tensor, Tensor]:
+    sin, cos = _sincos_poly(w0 * (u + b))
+    return sin, w0 * cos
 
 
-def sincos(z: Tensor) -> tuple[Tensor, Tensor]:
-    """``(sin z, cos z)`` in one pass; falls back to ATen's sin and cos where compiling fails."""
-    global _compiled
-    if _compiled is None:
-        _compiled = torch.compile(_sincos_poly, dynamic=True)
-    if _compiled is not False:
-        try:
-            return _compiled(z)
-        except Exception as e:  # no C++ compiler, unsupported platform, ...
-            warnings.warn(f"torch.compile unavailable ({type(e).__name__}); using unfused sin/cos", stacklevel=2)
-            _compiled = False
-    return torch.sin(z), torch.cos(z)
+def _chain_outer(g: Tensor, w: Tensor, slope: Tensor) -> Tensor:
+    return g * w * slope
+
+
+_COMPILED: dict = {}
+
+
+def _fused(fn, eager):
+    """``fn`` compiled on first use (dynamic shapes), or ``eager`` where compiling is not possible."""
+
+    def call(*args):
+        compiled = _COMPILED.get(fn)
+        if compiled is None:
+            compiled = _COMPILED[fn] = torch.compile(fn, dynamic=True)
+        if compiled is not False:
+            try:
+                return compiled(*args)
+            except Exception as e:  # no C++ compiler, unsupported platform, ...
+                warnings.warn(
+                    f"torch.compile unavailable ({type(e).__name__}: {e}); using unfused kernels", stacklevel=2
+                )
+                _COMPILED[fn] = False
+        return eager(*args)
+
+    call.__doc__ = fn.__doc__
+    return call
+
+
+def _sine_and_slope_eager(u: Tensor, b: Tensor, w0: float) -> tuple[Tensor, Tensor]:
+    z = w0 * (u + b)
+    return torch.sin(z), w0 * torch.cos(z)
+
+
+sine_and_slope = _fused(_sine_and_slope, _sine_and_slope_eager)
+"""``(sin(w0 (u + b)), w0 cos(w0 (u + b)))``: a SIREN layer's activation and its derivative, one pass."""
+
+chain_outer = _fused(_chain_outer, _chain_outer)
+"""``g * w * slope``: back through a layer of one output unit ``(B, N, 1) x (B, 1, n)``, one pass."""
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed blocks of up to 32 MiB in the heap instead of returning them to the kernel.
+
+    A fitting step allocates and frees a few activation tensors of several MiB; by default glibc serves
+    those with fresh mmap pages, and the page faults cost up to a third of the step. This is the same
+    process-wide tuning PyTorch's CPU performance guide gets from jemalloc or tcmalloc. The CLI calls it;
+    library users may. Returns whether it applied (glibc on Linux only).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from weightaug.kernels import sincos
+from weightaug.kernels import sine_and_slope
 
 Activation = Literal["sine", "relu"]
 
@@ -82,25 +82,27 @@ def mlp_forward(
 
     ``x`` is ``(N, in_dim)`` (shared by all networks) or ``(B, N, in_dim)``. Returns ``(B, N, out_dim)``.
     With ``keep=True`` it returns ``(inputs, slopes, out)`` instead, for the fitter's hand-written backward:
-    each layer's input, each hidden activation's derivative at its pre-activation (computed in the same
-    fused pass as the activation), and the output.
+    each layer's input, and each hidden activation's derivative w.r.t. its affine output ``W a + b``
+    (computed in the same fused pass as the activation).
     """
     batch = weights[0].shape[0]
     a = x.expand(batch, *x.shape) if x.dim() == 2 else x
     inputs: list[Tensor] = []
     slopes: list[Tensor] = []
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        s = spec.scale(layer)
         inputs.append(a)
+        hidden = layer < spec.n_layers - 1
+        if keep and hidden and spec.activation == "sine":
+            a, slope = sine_and_slope(torch.bmm(a, w.transpose(1, 2)), b.unsqueeze(1), spec.w0)
+            slopes.append(slope)
+            continue
+        s = spec.scale(layer)
         z = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2), beta=s, alpha=s)
-        if layer == spec.n_layers - 1:
+        if not hidden:
             break
         if spec.activation == "relu":
             a = torch.relu(z)
             slopes.append(z > 0)
-        elif keep:
-            a, slope = sincos(z)
-            slopes.append(slope)
         else:
             a = torch.sin(z)
     out = z + spec.output_offset if spec.output_offset else z

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from weightaug.inr.init import Init, init_weights
+from weightaug.kernels import chain_outer
 from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
 
 
@@ -29,12 +30,12 @@ class FitConfig:
     """How each INR is fitted. ``target_psnr`` stops an INR early once reached (None: run all steps)."""
 
     steps: int = 500
-    lr: float = 3e-3
+    lr: float = 5e-3
     init: Init = "sitzmann"
     target_psnr: float | None = 40.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    chunk_size: int = 64
+    chunk_size: int = 128
     max_refits: int = 2
 
     def __post_init__(self) -> None:
@@ -79,15 +80,15 @@ def loss_and_grads(
     inputs, slopes, out = mlp_forward(spec, weights, biases, coords, keep=True)
     err = out - targets
     mse = err.square().mean(dim=(1, 2))
-    g = err.mul_(2.0 / (err.shape[1] * err.shape[2]))  # dL/dz of the last layer
+    g = err.mul_(2.0 / (err.shape[1] * err.shape[2]))  # dL/du of the last layer, u = W a + b
     grads: list[Tensor] = [torch.empty(0)] * len(params)
     for layer in range(spec.n_layers - 1, -1, -1):
-        s = spec.scale(layer)
-        grads[2 * layer] = torch.bmm(g.transpose(1, 2), inputs[layer]).mul_(s)
-        grads[2 * layer + 1] = g.sum(dim=1).mul_(s)
+        grads[2 * layer] = torch.bmm(g.transpose(1, 2), inputs[layer])
+        grads[2 * layer + 1] = g.sum(dim=1)
         if layer == 0:
             break
-        g = torch.bmm(g, weights[layer] * s).mul_(slopes[layer - 1])
+        w, slope = weights[layer], slopes[layer - 1]
+        g = chain_outer(g, w, slope) if w.shape[1] == 1 else torch.bmm(g, w).mul_(slope)
     return mse, grads
 
 
