@@ -102,7 +102,7 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
     type=int,
     default=FitConfig.chunk_size,
     show_default=True,
-    help="INRs per fitting step (speed only).",
+    help="INRs fitted together (a speed knob; recorded, as BLAS may round differently with it).",
 )
 @click.option("--shard-size", type=int, default=4096, show_default=True, help="INRs per file (the unit of resuming).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -13,7 +13,7 @@ from weightaug.inr.store import INRDataset, atomic_write_bytes
 
 
 def summary(ds: INRDataset) -> dict:
-    """Counts per split and view, PSNR distribution and spec of a dataset."""
+    """Counts per split and view, PSNR distribution and spec of a dataset (reads no weights)."""
     out = {
         "root": str(ds.root),
         "spec": ds.spec.to_dict(),
@@ -23,9 +23,9 @@ def summary(ds: INRDataset) -> dict:
         "splits": {},
     }
     for name in ds.splits:
-        part = ds.split(name)
-        psnr = part.psnr[torch.isfinite(part.psnr)]
-        per_view = torch.bincount(part.view_ids).tolist()
+        all_psnr, view_ids, object_ids = (ds.column(name, f) for f in ("psnr", "view_ids", "object_ids"))
+        psnr = all_psnr[torch.isfinite(all_psnr)]
+        per_view = torch.bincount(view_ids).tolist()
         stats = {}
         if psnr.numel():
             q = torch.quantile(psnr.double(), torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=torch.double)).tolist()
@@ -42,8 +42,8 @@ def summary(ds: INRDataset) -> dict:
         if target is not None and psnr.numel():
             stats["reached_target"] = (psnr >= target).float().mean().item()
         out["splits"][name] = {
-            "inrs": len(part),
-            "objects": int(part.object_ids.unique().numel()),
+            "inrs": len(view_ids),
+            "objects": int(object_ids.unique().numel()),
             "per_view": per_view,
             "psnr": stats,
         }

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -68,14 +68,10 @@ class INRSplit:
         for lo in range(0, stop, batch_size):
             yield self[order[lo : lo + batch_size]]
 
-    def to(self, *args, **kwargs) -> INRSplit:
+    def to(self, device: torch.device | str) -> INRSplit:
         return INRSplit(
-            self.weights.to(*args, **kwargs),
-            *(
-                t.to(args[0] if args else kwargs.get("device", t.device))
-                for t in (self.labels, self.object_ids, self.view_ids)
-            ),
-            self.psnr.to(*args, **kwargs),
+            self.weights.to(device),
+            *(getattr(self, f).to(device) for f in ("labels", "object_ids", "view_ids", "psnr")),
         )
 
     @classmethod
@@ -142,13 +138,13 @@ def write_shard(root: Path, name: str, part: INRSplit) -> str:
         tensors[f"layer{layer}.bias"] = b
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     path = root / name
-    with tempfile.NamedTemporaryFile(dir=root, prefix=f".{name}.", delete=False) as tmp:
-        pass
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.")
+    os.close(fd)
     try:
-        save_file(tensors, tmp.name)
-        os.replace(tmp.name, path)
+        save_file(tensors, tmp)
+        os.replace(tmp, path)
     finally:
-        Path(tmp.name).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
     return sha256(path)
 
 
@@ -207,7 +203,3 @@ class INRDataset:
             raise DatasetError(f"split {name!r} of {self.root} is empty")
         data = INRSplit.cat(parts)
         return data.first_views(views) if views is not None else data
-
-
-def with_psnr(part: INRSplit, psnr: Tensor) -> INRSplit:
-    return replace(part, psnr=psnr)
