@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -148,8 +149,8 @@ def write_shard(root: Path, name: str, part: INRSplit) -> str:
     return sha256(path)
 
 
-def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
-    """Read and verify one shard listed in the manifest."""
+def _verified(root: Path, entry: dict) -> Path:
+    """The path of a shard listed in the manifest, after checking it exists and matches its sha256."""
     path = root / entry["file"]
     if not path.is_file():
         raise DatasetError(
@@ -159,6 +160,12 @@ def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
         raise DatasetError(
             f"shard {path} is corrupt or truncated (sha256 does not match the manifest); delete it and rerun `weightaug fit` to refit it"
         )
+    return path
+
+
+def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
+    """Read and verify one shard listed in the manifest."""
+    path = _verified(root, entry)
     t = load_file(path)
     try:
         weights = WeightBatch(
@@ -194,12 +201,23 @@ class INRDataset:
     def splits(self) -> list[str]:
         return [s for s in SPLITS if s in self.manifest["splits"]]
 
-    def split(self, name: str, views: int | None = None) -> INRSplit:
-        """Load a split (every shard checked against its sha256); ``views`` keeps the first views only."""
+    def _shards(self, name: str) -> list[dict]:
         if name not in self.manifest["splits"]:
             raise DatasetError(f"{self.root} has no split {name!r}; it has {self.splits}")
-        parts = [read_shard(self.root, e, self.spec) for e in self.manifest["shards"] if e["split"] == name]
-        if not parts:
+        shards = [e for e in self.manifest["shards"] if e["split"] == name]
+        if not shards:
             raise DatasetError(f"split {name!r} of {self.root} is empty")
-        data = INRSplit.cat(parts)
+        return shards
+
+    def split(self, name: str, views: int | None = None) -> INRSplit:
+        """Load a split (every shard checked against its sha256); ``views`` keeps the first views only."""
+        data = INRSplit.cat([read_shard(self.root, e, self.spec) for e in self._shards(name)])
         return data.first_views(views) if views is not None else data
+
+    def column(self, name: str, field: str) -> Tensor:
+        """One per-INR field (``labels``, ``object_ids``, ``view_ids``, ``psnr``) of a split, without its weights."""
+        parts = []
+        for entry in self._shards(name):
+            with safe_open(_verified(self.root, entry), framework="pt") as f:
+                parts.append(f.get_tensor(field))
+        return torch.cat(parts)
