@@ -136,11 +136,11 @@ def fit_chunk(
     if active.numel():
         for o, p in zip(out, params):
             o[active] = p
-        final = WeightBatch.from_flat(spec, torch.cat([p.flatten(1) for p in params], 1))
+        final = WeightBatch(spec, params[0::2], params[1::2])
         mse = (final(coords) - targets).square().mean(dim=(1, 2))
         psnr = psnr_from_mse(mse)
         psnr_out[active] = torch.where(torch.isfinite(psnr), psnr, float("nan"))
-    return WeightBatch.from_flat(spec, torch.cat([o.flatten(1) for o in out], 1)), psnr_out
+    return WeightBatch(spec, out[0::2], out[1::2]), psnr_out
 
 
 def fit_inrs(
