@@ -168,6 +168,14 @@ class WeightBatch:
             index = slice(index, index + 1 if index != -1 else None)
         return self.map(lambda t: t[index])
 
+    def replace(self, index: Tensor, other: WeightBatch) -> WeightBatch:
+        """A copy with networks ``index`` (a 1D long tensor) replaced by ``other``, in that order."""
+        return WeightBatch(
+            self.spec,
+            tuple(t.index_copy(0, index, o) for t, o in zip(self.weights, other.weights, strict=True)),
+            tuple(t.index_copy(0, index, o) for t, o in zip(self.biases, other.biases, strict=True)),
+        )
+
     def map(self, fn) -> WeightBatch:
         """Apply ``fn`` to every weight and bias tensor (it must keep their trailing shapes)."""
         return WeightBatch(self.spec, tuple(fn(w) for w in self.weights), tuple(fn(b) for b in self.biases))

@@ -1,0 +1,131 @@
+"""The augmentation interface and its combinators: Compose, RandomApply, RandomChoice.
+
+An augmentation maps ``(weights, targets)`` to ``(weights, targets)``: a :class:`WeightBatch` of B networks
+and optional soft targets ``(B, K)`` (class probabilities; label smoothing and MixUp change them). Each
+network is augmented with probability ``p``, independently; all randomness comes from the ``generator``
+passed to the call (on the weights' device), and all work is batched over the networks chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from weightaug.weights import NetworkSpec, WeightBatch
+
+Sample = tuple[WeightBatch, Tensor | None]
+
+
+def derived_seed(generator: torch.Generator | None) -> int:
+    """A seed drawn from ``generator``, for randomness that needs its own generator (numpy, the CPU)."""
+    device = generator.device if generator is not None else "cpu"
+    return int(torch.randint(2**62, (1,), generator=generator, device=device))
+
+
+class AugmentationSpecError(ValueError):
+    """An augmentation was asked to act on networks it is not defined for."""
+
+
+class Augmentation:
+    """Base class: subclasses implement :meth:`forward` on the chosen networks and say what they preserve."""
+
+    needs_sine = False  # the augmentation is a symmetry of sine networks only
+    needs_2d = False  # the augmentation acts on 2D coordinates only
+
+    def __init__(self, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
+        self.p = p
+        if spec is not None:
+            self.check(spec)
+
+    def check(self, spec: NetworkSpec) -> None:
+        """Raise :class:`AugmentationSpecError` if this augmentation is not defined for networks of ``spec``."""
+        name = type(self).__name__
+        if self.needs_sine and spec.activation != "sine":
+            raise AugmentationSpecError(
+                f"{name} is a symmetry of sine networks (SIRENs); this spec is {spec.activation}"
+            )
+        if self.needs_2d and spec.in_dim != 2:
+            raise AugmentationSpecError(f"{name} acts on 2D coordinates; these INRs take {spec.in_dim}D inputs")
+
+    def __call__(
+        self, weights: WeightBatch, targets: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Sample:
+        self.check(weights.spec)
+        if self.p >= 1.0:
+            return self.forward(weights, targets, generator)
+        chosen = torch.rand(len(weights), generator=generator, device=weights.device) < self.p
+        index = chosen.nonzero().squeeze(1)
+        if len(index) == 0:
+            return weights, targets
+        sub_w, sub_t = self.forward(weights[index], None if targets is None else targets[index], generator)
+        return weights.replace(index, sub_w), None if targets is None else targets.index_copy(0, index, sub_t)
+
+    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+class Compose(Augmentation):
+    """Apply the transforms one after the other (each with its own probability)."""
+
+    def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0, spec: NetworkSpec | None = None) -> None:
+        self.transforms = list(transforms)
+        super().__init__(p, spec)
+
+    def check(self, spec: NetworkSpec) -> None:
+        for t in self.transforms:
+            t.check(spec)
+
+    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        for t in self.transforms:
+            weights, targets = t(weights, targets, generator)
+        return weights, targets
+
+    def __repr__(self) -> str:
+        inner = ", ".join(map(repr, self.transforms))
+        return f"{type(self).__name__}([{inner}], p={self.p})"
+
+
+class RandomApply(Compose):
+    """Apply all the transforms to each network with probability ``p`` (default 0.5), else none of them."""
+
+    def __init__(self, transforms: Sequence[Augmentation], p: float = 0.5, spec: NetworkSpec | None = None) -> None:
+        super().__init__(transforms, p, spec)
+
+
+class RandomChoice(Compose):
+    """Apply one of the transforms to each network, drawn with probabilities ``weights`` (uniform if None)."""
+
+    def __init__(
+        self,
+        transforms: Sequence[Augmentation],
+        weights: Sequence[float] | None = None,
+        p: float = 1.0,
+        spec: NetworkSpec | None = None,
+    ) -> None:
+        if not transforms:
+            raise ValueError("RandomChoice needs at least one transform")
+        weights = [1.0] * len(transforms) if weights is None else list(weights)
+        if len(weights) != len(transforms) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"RandomChoice: weights must be {len(transforms)} non-negative numbers, got {weights}")
+        self.weights = [float(w) for w in weights]
+        super().__init__(transforms, p, spec)
+
+    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        probs = torch.tensor(self.weights, dtype=torch.float64, device=weights.device)
+        pick = torch.multinomial(probs, len(weights), replacement=True, generator=generator)
+        for k, t in enumerate(self.transforms):
+            index = (pick == k).nonzero().squeeze(1)
+            if len(index) == 0:
+                continue
+            sub_w, sub_t = t(weights[index], None if targets is None else targets[index], generator)
+            weights = weights.replace(index, sub_w)
+            targets = None if targets is None else targets.index_copy(0, index, sub_t)
+        return weights, targets

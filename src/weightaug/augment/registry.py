@@ -1,0 +1,89 @@
+"""Augmentations by name, so a config or the CLI can say ``siren_negation,noise:rel_std=0.1,mixup_align``."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from weightaug.augment.agnostic import Dropout, GaussianNoise, LabelSmoothing, QuantileMask
+from weightaug.augment.base import Augmentation, Compose
+from weightaug.augment.geometric import Flip, Rotate, Scale, Translate
+from weightaug.augment.mixup import MixUp
+from weightaug.augment.symmetric import NeuronPermutation, SirenBiasShift, SirenNegation
+from weightaug.weights import NetworkSpec
+
+REGISTRY: dict[str, Callable[..., Augmentation]] = {
+    "translate": Translate,
+    "rotate": Rotate,
+    "scale": Scale,
+    "flip": Flip,
+    "noise": GaussianNoise,
+    "dropout": Dropout,
+    "quantile_mask": QuantileMask,
+    "label_smoothing": LabelSmoothing,
+    "permutation": NeuronPermutation,
+    "siren_negation": SirenNegation,
+    "siren_bias": SirenBiasShift,
+    "mixup": partial(MixUp, mode="plain"),
+    "mixup_permute": partial(MixUp, mode="permute"),
+    "mixup_align": partial(MixUp, mode="align"),
+    "mixup_sign_align": partial(MixUp, mode="sign_align"),
+}
+
+# Every kind of augmentation at its official default, aligned MixUp last (the benchmark's "full pipeline").
+FULL_PIPELINE = "translate,rotate,scale,noise,siren_negation,siren_bias,permutation,mixup_align"
+
+
+class UnknownAugmentationError(ValueError):
+    """An augmentation name or parameter that does not exist."""
+
+
+def describe() -> dict[str, str]:
+    """Name -> first line of the augmentation's docstring."""
+    out = {}
+    for name, factory in REGISTRY.items():
+        cls = factory.func if isinstance(factory, partial) else factory
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        out[name] = f"{doc} [{factory.keywords['mode']}]" if isinstance(factory, partial) else doc
+    return out
+
+
+def _parameters(factory: Callable[..., Augmentation]) -> list[str]:
+    cls = factory.func if isinstance(factory, partial) else factory
+    fixed = factory.keywords if isinstance(factory, partial) else {}
+    names = inspect.signature(cls).parameters
+    return [n for n in names if n not in ("spec", "transforms") and n not in fixed]
+
+
+def _value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_one(item: str, spec: NetworkSpec | None = None) -> Augmentation:
+    """``name`` or ``name:key=value:key=value`` -> an augmentation (checked against ``spec`` if given)."""
+    name, *params = item.strip().split(":")
+    if name not in REGISTRY:
+        raise UnknownAugmentationError(f"unknown augmentation {name!r}; choose from: {', '.join(REGISTRY)}")
+    factory, allowed, kwargs = REGISTRY[name], _parameters(REGISTRY[name]), {}
+    for param in params:
+        key, sep, text = param.partition("=")
+        if not sep or key not in allowed:
+            raise UnknownAugmentationError(
+                f"{name}: bad parameter {param!r}; write key=value with key one of: {', '.join(allowed)}"
+            )
+        kwargs[key] = _value(text)
+    return factory(spec=spec, **kwargs)
+
+
+def build_augmentation(items: str | Sequence[str] | None, spec: NetworkSpec | None = None) -> Compose:
+    """A comma-separated string (or list) of augmentations -> one Compose; '', 'none' or None -> identity."""
+    if items is None:
+        items = []
+    elif isinstance(items, str):
+        items = [] if items.strip() in ("", "none") else items.split(",")
+    return Compose([parse_one(item, spec) for item in items], spec=spec)

@@ -1,0 +1,59 @@
+"""Weight-space symmetries: other weights for exactly the same function (see :mod:`weightaug.symmetry`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from weightaug.augment.base import Augmentation, Sample
+from weightaug.symmetry import SignedPermutation, shift_biases
+from weightaug.weights import NetworkSpec, WeightBatch
+
+
+class NeuronPermutation(Augmentation):
+    """Permute the neurons of every hidden layer uniformly at random. Preserves the function (any activation)."""
+
+    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        action = SignedPermutation.random(weights.spec, len(weights), generator, device=weights.device)
+        return action.apply(weights), targets
+
+
+class SirenNegation(Augmentation):
+    """Flip the sign of each hidden neuron with probability ``flip_prob`` (its row, bias and outgoing column).
+
+    Preserves the function of sine networks (sin is odd).
+    """
+
+    needs_sine = True
+
+    def __init__(self, flip_prob: float = 0.5, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
+        self.flip_prob = flip_prob
+        super().__init__(p, spec)
+
+    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        batch, device = len(weights), weights.device
+        signs = SignedPermutation.random(weights.spec, batch, generator, flip_prob=self.flip_prob, device=device).signs
+        identity = SignedPermutation.identity(weights.spec, batch, device).perms
+        return SignedPermutation(identity, signs).apply(weights), targets
+
+
+class SirenBiasShift(Augmentation):
+    """Add ``k pi / w0`` to each hidden bias, k uniform in {k_min, ..., k_max}; odd k flips the outgoing column.
+
+    Preserves the function of sine networks.
+    """
+
+    needs_sine = True
+
+    def __init__(self, k_min: int = -4, k_max: int = 3, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
+        if k_min > k_max:
+            raise ValueError(f"SirenBiasShift needs k_min <= k_max, got {k_min}, {k_max}")
+        self.k_min, self.k_max = k_min, k_max
+        super().__init__(p, spec)
+
+    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        shifts = [
+            torch.randint(self.k_min, self.k_max + 1, (len(weights), n), generator=generator, device=weights.device)
+            for n in weights.spec.hidden
+        ]
+        return shift_biases(weights, shifts), targets

@@ -1,0 +1,178 @@
+import pytest
+import torch
+from torch.nn.functional import one_hot
+
+from conftest import SPEC, random_batch
+from weightaug.augment import (
+    FULL_PIPELINE,
+    AugmentationSpecError,
+    Dropout,
+    Flip,
+    GaussianNoise,
+    LabelSmoothing,
+    MixUp,
+    QuantileMask,
+    RandomChoice,
+    Rotate,
+    Scale,
+    SirenNegation,
+    Translate,
+    UnknownAugmentationError,
+    build_augmentation,
+)
+from weightaug.augment.geometric import affine_inputs
+from weightaug.inr.fit import coordinate_grid
+from weightaug.inr.store import INRDataset
+from weightaug.weights import NetworkSpec
+
+GRID = coordinate_grid(64, 64)
+SYMMETRIES = ["permutation", "siren_negation", "siren_bias", "permutation,siren_negation,siren_bias"]
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def targets_for(n: int, classes: int = 10) -> torch.Tensor:
+    return one_hot(torch.arange(n) % classes, classes).float()
+
+
+@pytest.mark.parametrize("names", SYMMETRIES)
+def test_symmetry_augmentations_keep_every_output_on_a_grid(names, small_dataset):
+    fitted = INRDataset(small_dataset).split("train").weights
+    for wb in (random_batch(NetworkSpec(hidden=(32, 32)), 64), fitted):
+        moved, _ = build_augmentation(names, wb.spec)(wb, generator=gen())
+        assert not moved.equal(wb)
+        torch.testing.assert_close(moved(GRID), wb(GRID), rtol=0, atol=3e-5)
+
+
+@pytest.mark.parametrize("aug", [Translate(), Rotate(), Scale(), Flip(p=1.0)], ids=lambda a: type(a).__name__)
+def test_geometric_augmentations_are_the_inr_on_moved_coordinates(aug):
+    wb = random_batch(SPEC, 8).to(torch.float64)
+    matrix, shift = aug.sample(wb, gen(1))
+    assert aug(wb, generator=gen(1))[0].equal(affine_inputs(wb, matrix, shift))
+    x = GRID.to(torch.float64)
+    moved_x = torch.einsum("bij,nj->bni", matrix, x) + shift.unsqueeze(1)
+    torch.testing.assert_close(affine_inputs(wb, matrix, shift)(x), wb(moved_x), rtol=1e-10, atol=1e-10)
+
+
+def test_geometric_parameters_follow_their_ranges():
+    wb = random_batch(SPEC, 2000).to(torch.float64)
+    _, shift = Translate(max_shift=0.25).sample(wb, gen())
+    assert shift.abs().max() <= 0.25 and shift.abs().max() > 0.24
+    matrix, _ = Rotate(max_degrees=30).sample(wb, gen())
+    angles = torch.rad2deg(torch.atan2(matrix[:, 1, 0], matrix[:, 0, 0]))
+    assert angles.abs().max() <= 30 and angles.abs().max() > 29
+    torch.testing.assert_close(matrix @ matrix.transpose(1, 2), torch.eye(2, dtype=torch.float64).expand(2000, 2, 2))
+    matrix, _ = Scale().sample(wb, gen())
+    assert matrix[:, 0, 0].min() >= 0.8 and matrix[:, 0, 0].max() <= 1.2
+
+
+def test_noise_dropout_and_quantile_mask_statistics():
+    wb = random_batch(NetworkSpec(hidden=(32, 32)), 256)
+    noisy, _ = GaussianNoise(rel_std=0.32)(wb, generator=gen())
+    w = wb.weights[1]
+    ratio = (noisy.weights[1] - w).flatten(1).std(1) / w.flatten(1).std(1)
+    assert abs(ratio.mean().item() - 0.32) < 0.01
+    dropped, _ = Dropout(rate=0.1)(wb, generator=gen())
+    assert abs((dropped.flatten() == 0).float().mean().item() - 0.1) < 0.01
+    masked, _ = QuantileMask(max_quantile=0.1)(wb, generator=gen())
+    zero = masked.flatten() == 0
+    fraction = zero.float().mean(1)
+    assert fraction.max() <= 0.1 and abs(fraction.mean().item() - 0.05) < 0.01
+    magnitude = wb.flatten().abs()
+    assert (magnitude.masked_fill(~zero, -1).max(1).values <= magnitude.masked_fill(zero, 9).min(1).values).all()
+    kept = ~zero
+    assert torch.equal(masked.flatten()[kept], wb.flatten()[kept])
+
+
+def test_label_smoothing():
+    wb, y = random_batch(SPEC, 4), targets_for(4)
+    _, soft = LabelSmoothing(eps=0.1)(wb, y)
+    torch.testing.assert_close(soft.sum(1), torch.ones(4))
+    assert soft.max() == pytest.approx(0.91) and soft.min() == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="targets"):
+        LabelSmoothing()(wb)
+
+
+@pytest.mark.parametrize("mode", ["plain", "permute", "align", "sign_align"])
+def test_mixup_lambda_one_is_the_input_and_soft_labels_sum_to_one(mode):
+    wb, y = random_batch(NetworkSpec(hidden=(32, 32)), 16), targets_for(16)
+    mix = MixUp(mode=mode)
+    partner = torch.randperm(16, generator=gen())
+    same, y_same = mix.mix(wb, y, partner, torch.ones(16), gen())
+    if mode == "permute":  # lambda pi(a): the same function
+        torch.testing.assert_close(same(GRID), wb(GRID), rtol=0, atol=3e-5)
+    else:
+        assert same.equal(wb)
+    assert torch.equal(y_same, y)
+    other, _ = mix.mix(wb, y, partner, torch.zeros(16), gen())
+    torch.testing.assert_close(other(GRID), wb[partner](GRID), rtol=0, atol=3e-5)
+    mixed, soft = mix(wb, y, gen())
+    assert not mixed.equal(wb)
+    torch.testing.assert_close(soft.sum(1), torch.ones(16))
+    assert (soft > 0).sum(1).max() == 2
+    assert mix(wb, None, gen())[1] is None
+
+
+def test_aligned_mixup_mixes_closer_networks_than_plain():
+    spec = NetworkSpec(hidden=(32, 32))
+    wb = random_batch(spec, 64)
+    partner, half = torch.randperm(64, generator=gen()), torch.full((64,), 0.5)
+    plain, _ = MixUp("plain").mix(wb, None, partner, half, gen())
+    aligned, _ = MixUp("align").mix(wb, None, partner, half, gen())
+    assert aligned.flatten().norm(dim=1).mean() > plain.flatten().norm(dim=1).mean()
+
+
+def test_probability_leaves_the_others_bit_identical():
+    wb = random_batch(SPEC, 400)
+    out, _ = GaussianNoise(p=0.5)(wb, generator=gen())
+    changed = (out.flatten() != wb.flatten()).any(1)
+    assert 150 < changed.sum() < 250
+    assert torch.equal(out.flatten()[~changed], wb.flatten()[~changed])
+
+
+def test_random_choice_picks_one_per_network():
+    wb, y = random_batch(SPEC, 200), targets_for(200)
+    choice = RandomChoice([LabelSmoothing(eps=1.0), LabelSmoothing(eps=0.0)], weights=[1, 3])
+    _, soft = choice(wb, y, gen())
+    uniform = (soft == 0.1).all(1)
+    assert 30 < uniform.sum() < 70 and torch.equal(soft[~uniform], y[~uniform])
+
+
+def test_same_seed_same_bytes_and_registry_parameters():
+    spec = NetworkSpec(hidden=(32, 32))
+    wb, y = random_batch(spec, 32), targets_for(32)
+    pipe = build_augmentation(FULL_PIPELINE, spec)
+    a, ya = pipe(wb, y, gen(7))
+    b, yb = pipe(wb, y, gen(7))
+    assert a.equal(b) and torch.equal(ya, yb)
+    assert not a.equal(pipe(wb, y, gen(8))[0])
+    (noise, mix) = build_augmentation("noise:rel_std=0.1, mixup_align:alpha=0.4:p=0.5", spec).transforms
+    assert noise.rel_std == 0.1 and (mix.mode, mix.alpha, mix.p) == ("align", 0.4, 0.5)
+    assert build_augmentation("none").transforms == []
+
+
+def test_wrong_specs_fail_at_construction():
+    spec3d = NetworkSpec(in_dim=3, hidden=(8,))
+    relu = NetworkSpec(hidden=(8,), activation="relu")
+    with pytest.raises(AugmentationSpecError, match="2D"):
+        Rotate(spec=spec3d)
+    with pytest.raises(AugmentationSpecError, match="2D"):
+        build_augmentation("translate,rotate", spec3d)
+    with pytest.raises(AugmentationSpecError, match="sine"):
+        SirenNegation(spec=relu)
+    for name in ("siren_negation", "siren_bias", "mixup_sign_align"):
+        with pytest.raises(AugmentationSpecError, match="sine"):
+            build_augmentation(name, relu)
+    with pytest.raises(AugmentationSpecError, match="axis 2"):
+        Flip(axis=2, spec=SPEC)
+    build_augmentation("permutation,mixup_align,translate", relu)  # defined for ReLU networks
+    with pytest.raises(AugmentationSpecError, match="sine"):  # and never a silent no-op without a spec
+        SirenNegation()(random_batch(relu, 2))
+    with pytest.raises(UnknownAugmentationError, match="choose from"):
+        build_augmentation("noise,mixup_aligned")
+    with pytest.raises(UnknownAugmentationError, match="rel_std"):
+        build_augmentation("noise:sigma=0.1")
+    with pytest.raises(ValueError, match="mode"):
+        MixUp(mode="aligned")
