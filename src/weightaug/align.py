@@ -102,8 +102,9 @@ def weight_matching(
             break
         sweeps += dirty.any(1)
         for h in torch.randperm(n_hidden, generator=generator).tolist():
-            idx = dirty[:, h].nonzero().squeeze(1)
-            if len(idx) == 0:
+            todo = dirty[:, h].clone()
+            idx = slice(None) if bool(todo.all()) else todo.nonzero().squeeze(1)  # a slice avoids copies
+            if not isinstance(idx, slice) and len(idx) == 0:
                 continue
             ws, bs = [w[h][idx], w[h + 1][idx]], [bias[h][idx]]
             scores = _similarity(a64.weights[h][idx], a64.biases[h][idx], a64.weights[h + 1][idx], ws, bs[0])
@@ -119,7 +120,7 @@ def weight_matching(
             if flips is not None:
                 flips[h][idx] = s * flips[h][idx].gather(1, q)
             dirty[idx, h] = False
-            changed = idx[better]
+            changed = todo.nonzero().squeeze(1)[better]
             for neighbour in (h - 1, h + 1):
                 if 0 <= neighbour < n_hidden:
                     dirty[changed, neighbour] = True

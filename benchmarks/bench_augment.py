@@ -1,0 +1,144 @@
+"""Batched weight matching vs the same algorithm one pair at a time, and the cost of the augmentations.
+
+(a) weight matching of 256 pairs of 2-32-32-1 SIRENs (fitted to digits; and at their random init):
+    one batched call vs 256 calls of one pair, same algorithm and layer orders, in the same run; checks
+    that both give the same permutations and objective, and says how much of the batched time the exact
+    assignments themselves take;
+(b) every augmentation, and the full pipeline with aligned MixUp, on a batch of 256: INRs/s.
+
+Run: .venv/bin/python benchmarks/bench_augment.py [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch.nn.functional import one_hot
+
+import weightaug.align as align
+from weightaug.augment import FULL_PIPELINE, REGISTRY, build_augmentation
+from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
+from weightaug.inr.init import init_weights
+from weightaug.inr.sources import load_source
+from weightaug.weights import NetworkSpec, WeightBatch
+
+SPEC = NetworkSpec(output_offset=0.5)
+PAIRS = 256
+
+
+def fitted_digits(n: int) -> tuple[WeightBatch, torch.Tensor]:
+    src = load_source("digits")
+    idx = torch.arange(n)
+    images = src.float_images(idx)
+    coords = coordinate_grid(*images.shape[-2:])
+    weights, _ = fit_inrs(SPEC, image_targets(images), FitConfig(), 0, idx, torch.zeros_like(idx), coords)
+    return weights, src.labels[idx]
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def matching(a: WeightBatch, b: WeightBatch, label: str) -> dict:
+    def batched():
+        return align.weight_matching(a, b, generator=torch.Generator().manual_seed(0))
+
+    def one_at_a_time():
+        return [align.weight_matching(a[i], b[i], generator=torch.Generator().manual_seed(0)) for i in range(len(a))]
+
+    batched()  # warm-up
+    t_batched, res = timed(batched, 5)
+    t_single, singles = timed(one_at_a_time, 2)
+    same_perms = all(
+        torch.equal(torch.cat([s.action.perms[h] for s in singles]), res.action.perms[h])
+        for h in range(len(SPEC.hidden))
+    )
+    objective_gap = (torch.cat([s.objective for s in singles]) - res.objective).abs().max().item()
+
+    solve_time = [0.0, 0]
+    solve = align.linear_assignment
+
+    def counting(scores):
+        start = time.perf_counter()
+        out = solve(scores)
+        solve_time[0] += time.perf_counter() - start
+        solve_time[1] += len(scores)
+        return out
+
+    align.linear_assignment = counting
+    t_check = time.perf_counter()
+    batched()
+    t_check = time.perf_counter() - t_check
+    align.linear_assignment = solve
+    gain = (res.objective - res.initial_objective) / res.initial_objective.abs()
+    row = {
+        "pairs": len(a),
+        "batched_s": t_batched,
+        "one_at_a_time_s": t_single,
+        "speedup": t_single / t_batched,
+        "pairs_per_s": len(a) / t_batched,
+        "same_permutations": same_perms,
+        "max_objective_difference": objective_gap,
+        "mean_sweeps": res.sweeps.float().mean().item(),
+        "max_sweeps": int(res.sweeps.max()),
+        "assignment_problems": solve_time[1],
+        "assignment_share": solve_time[0] / t_check,
+        "us_per_assignment": 1e6 * solve_time[0] / solve_time[1],
+        "median_relative_objective_gain": gain.median().item(),
+    }
+    print(
+        f"{label:>12}: batched {1e3 * t_batched:7.1f} ms ({row['pairs_per_s']:6.0f} pairs/s) vs one at a time "
+        f"{1e3 * t_single:7.1f} ms -> {row['speedup']:5.1f}x; same permutations: {same_perms}, "
+        f"max objective difference {objective_gap:.1e}; sweeps mean {row['mean_sweeps']:.2f} max {row['max_sweeps']}; "
+        f"{solve_time[1]} assignments at {row['us_per_assignment']:.1f} us = {100 * row['assignment_share']:.0f}% "
+        f"of the batched time"
+    )
+    return row
+
+
+def augmentations(weights: WeightBatch, labels: torch.Tensor) -> dict:
+    targets = one_hot(labels, 10).float()
+    rows = {}
+    for name in [*REGISTRY, "full pipeline"]:
+        pipe = build_augmentation(FULL_PIPELINE if name == "full pipeline" else name, SPEC)
+        gen = torch.Generator().manual_seed(0)
+        pipe(weights, targets, gen)
+        t, _ = timed(lambda pipe=pipe, gen=gen: pipe(weights, targets, gen), 7)
+        rows[name] = {"ms_per_batch": 1e3 * t, "inrs_per_s": len(weights) / t}
+        print(f"{name:>18}: {1e3 * t:7.2f} ms per batch of {len(weights)}, {len(weights) / t:9.0f} INRs/s")
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    start = time.perf_counter()
+    weights, labels = fitted_digits(2 * PAIRS)
+    print(f"fitted {2 * PAIRS} digits INRs in {time.perf_counter() - start:.1f} s")
+    ids = torch.arange(2 * PAIRS)
+    random_init = init_weights(SPEC, "sitzmann", 1, ids, torch.zeros_like(ids))
+    out = {"spec": SPEC.to_dict(), "matching": {}}
+    print("(a) weight matching, 256 pairs of 2-32-32-1 SIRENs")
+    out["matching"]["fitted"] = matching(weights[:PAIRS], weights[PAIRS:], "fitted")
+    out["matching"]["random init"] = matching(random_init[:PAIRS], random_init[PAIRS:], "random init")
+    print("(b) augmentations on a batch of 256 fitted INRs (with one-hot targets)")
+    out["augmentations"] = augmentations(weights[:PAIRS], labels[:PAIRS])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
