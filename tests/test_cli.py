@@ -46,3 +46,14 @@ def test_missing_data_is_a_clear_error(tmp_path):
         main, ["fit", "--source", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]
     )
     assert r.exit_code == 2 and "were not found" in r.output and "--download" in r.output
+
+
+def test_models_and_augmentations_listings():
+    runner = CliRunner()
+    result = runner.invoke(main, ["models", "--hidden", "16,16"])
+    assert result.exit_code == 0, result.output
+    for name in ("mlp", "dwsnet", "nfn", "graph", "transformer"):
+        assert name in result.output
+    assert "2-16-16-1" in result.output
+    result = runner.invoke(main, ["augmentations"])
+    assert result.exit_code == 0 and "mixup_sign_align" in result.output and "full pipeline" in result.output

@@ -320,5 +320,39 @@ def import_(
     _print_summary(INRDataset(root_dir))
 
 
+@main.command()
+@click.option("--hidden", default="32,32", show_default=True, help="Hidden widths of the INRs the models read.")
+@click.option("--in-dim", type=int, default=2, show_default=True)
+@click.option("--out-dim", type=int, default=1, show_default=True)
+@click.option("--classes", type=int, default=10, show_default=True)
+def models(hidden: str, in_dim: int, out_dim: int, classes: int) -> None:
+    """The weight-space models at their presets: parameters for INRs of this spec, and what each is."""
+    from weightaug.models import MODELS, build_model, n_parameters
+
+    spec = NetworkSpec(in_dim=in_dim, hidden=tuple(int(h) for h in hidden.split(",")), out_dim=out_dim)
+    table = Table(title=f"weight-space models for INRs {'-'.join(map(str, spec.widths))}, {classes} classes")
+    for column in ("name", "parameters", "invariant", "description"):
+        table.add_column(column, justify="right" if column == "parameters" else "left")
+    for name, cls in MODELS.items():
+        n = n_parameters(build_model(name, spec, classes))
+        table.add_row(name, f"{n:,}", "yes" if cls.invariant else "no", cls.description)
+    Console().print(table)
+
+
+@main.command()
+def augmentations() -> None:
+    """The augmentations by name, as --augment and the Python registry take them."""
+    from weightaug.augment.registry import FULL_PIPELINE, describe
+
+    table = Table(title="augmentations (name:key=value sets a parameter)")
+    table.add_column("name")
+    table.add_column("what it does")
+    for name, text in describe().items():
+        table.add_row(name, text)
+    out = Console()
+    out.print(table)
+    out.print(f"full pipeline: {FULL_PIPELINE}")
+
+
 if __name__ == "__main__":
     main()

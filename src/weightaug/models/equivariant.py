@@ -1,0 +1,137 @@
+"""Linear layers that commute with permutations of hidden neurons: the basis shared by DWSNet and NFN.
+
+A weight space is cut into blocks, one per weight matrix and bias vector. Each block has axes labelled by
+neuron layers (``W^l`` has rows of layer l+1 and columns of layer l; ``b^l`` has layer l+1) and channels.
+Axes whose neurons are not permuted (the input and output neurons, unless ``permute_io``) are folded into
+the channels, where any linear map along them is allowed. For a group that permutes each labelled axis
+independently, every equivariant linear map from block S to block T is a sum over the labels K that T keeps:
+reduce S over its other axes, mix channels, broadcast over T's other axes. Summing all sources that share a
+pattern K into one channel mix gives one ``nn.Linear`` per (block, pattern): the full basis, batched, with no
+loop over samples or neurons.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import torch
+from torch import Tensor, nn
+
+from weightaug.weights import NetworkSpec, WeightBatch
+
+
+def block_layout(spec: NetworkSpec, permute_io: bool) -> tuple[list[tuple[int, ...]], list[int]]:
+    """Per block (W^0, b^0, W^1, ...): its permuted axis labels (descending) and its folded channel factor."""
+    last = spec.n_layers  # neuron layers are 0 (inputs) .. last (outputs)
+    widths = spec.widths
+
+    def permuted(k: int) -> bool:
+        return permute_io or 0 < k < last
+
+    labels, folds = [], []
+    for layer in range(spec.n_layers):
+        rows, cols = layer + 1, layer
+        labels.append(tuple(k for k in (rows, cols) if permuted(k)))
+        folds.append((1 if permuted(rows) else widths[rows]) * (1 if permuted(cols) else widths[cols]))
+        labels.append((rows,) if permuted(rows) else ())
+        folds.append(1 if permuted(rows) else widths[rows])
+    return labels, folds
+
+
+def to_blocks(weights: WeightBatch, permute_io: bool) -> list[Tensor]:
+    """The blocks of a batch with one channel: shape (B, *permuted axes, fold)."""
+    labels, _ = block_layout(weights.spec, permute_io)
+    blocks = []
+    for layer, (w, b) in enumerate(zip(weights.weights, weights.biases)):
+        w_labels, b_labels = labels[2 * layer], labels[2 * layer + 1]
+        rows = layer + 1
+        if w_labels == (rows, layer):
+            blocks.append(w.unsqueeze(-1))
+        elif w_labels == (rows,):
+            blocks.append(w)  # columns folded: (B, n_rows, n_cols)
+        elif w_labels == (layer,):
+            blocks.append(w.transpose(1, 2))  # rows folded: (B, n_cols, n_rows)
+        else:
+            blocks.append(w.flatten(1))
+        blocks.append(b.unsqueeze(-1) if b_labels else b)
+    return blocks
+
+
+def reduce(x: Tensor, dims: list[int], how: str) -> Tensor:
+    if not dims:
+        return x
+    return x.amax(dim=dims) if how == "max" else x.mean(dim=dims)
+
+
+class EquivariantLinear(nn.Module):
+    """All equivariant linear maps between the blocks (see the module docstring); ``reduction`` mean or max."""
+
+    def __init__(
+        self, labels: list[tuple[int, ...]], in_channels: list[int], out_channels: list[int], reduction: str = "mean"
+    ) -> None:
+        super().__init__()
+        if reduction not in ("mean", "max"):
+            raise ValueError(f"reduction must be 'mean' or 'max', got {reduction!r}")
+        self.labels, self.reduction = labels, reduction
+        self.terms: list[list[tuple[tuple[int, ...], list[int]]]] = []
+        self.mix = nn.ModuleList()
+        for target, t_labels in enumerate(labels):
+            patterns = [k for r in range(len(t_labels) + 1) for k in combinations(t_labels, r)]
+            terms, mixes = [], nn.ModuleList()
+            for keep in patterns:
+                sources = [s for s, s_labels in enumerate(labels) if set(keep) <= set(s_labels)]
+                terms.append((keep, sources))
+                mixes.append(nn.Linear(sum(in_channels[s] for s in sources), out_channels[target], bias=not keep))
+            self.terms.append(terms)
+            self.mix.append(mixes)
+
+    def forward(self, blocks: list[Tensor]) -> list[Tensor]:
+        cache: dict[tuple[int, tuple[int, ...]], Tensor] = {}
+
+        def pooled(source: int, keep: tuple[int, ...]) -> Tensor:
+            if (source, keep) not in cache:
+                dims = [1 + i for i, lab in enumerate(self.labels[source]) if lab not in keep]
+                cache[source, keep] = reduce(blocks[source], dims, self.reduction)
+            return cache[source, keep]
+
+        out = []
+        for t_labels, terms, mixes in zip(self.labels, self.terms, self.mix):
+            total = None
+            for (keep, sources), mix in zip(terms, mixes):
+                y = mix(torch.cat([pooled(s, keep) for s in sources], dim=-1))
+                for i, lab in enumerate(t_labels):
+                    if lab not in keep:
+                        y = y.unsqueeze(1 + i)
+                total = y if total is None else total + y
+            out.append(total)
+        return out
+
+
+class InvariantPool(nn.Module):
+    """Blocks -> (B, sum of channels): each block pooled over its permuted axes by mean or attention (PMA).
+
+    Attention pooling is a set-attention readout: a learned query attends over the block's entries.
+    """
+
+    def __init__(self, labels: list[tuple[int, ...]], channels: list[int], how: str = "mean", heads: int = 1):
+        super().__init__()
+        if how not in ("mean", "attention"):
+            raise ValueError(f"pooling must be 'mean' or 'attention', got {how!r}")
+        self.labels, self.how = labels, how
+        if how == "attention":
+            self.query = nn.ParameterList(nn.Parameter(torch.randn(1, 1, c) / c**0.5) for c in channels)
+            self.attend = nn.ModuleList(nn.MultiheadAttention(c, heads, batch_first=True) for c in channels)
+
+    def forward(self, blocks: list[Tensor]) -> Tensor:
+        parts = []
+        for k, (x, labels) in enumerate(zip(blocks, self.labels)):
+            if not labels:
+                parts.append(x)
+                continue
+            if self.how == "mean":
+                parts.append(x.mean(dim=list(range(1, 1 + len(labels)))))
+                continue
+            items = x.flatten(1, len(labels))  # (B, set size, C)
+            query = self.query[k].expand(len(x), 1, x.shape[-1])
+            parts.append(self.attend[k](query, items, items, need_weights=False)[0].squeeze(1))
+        return torch.cat(parts, dim=-1)

@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from conftest import random_batch
+from weightaug.models import MODELS, UnknownModelError, WeightNormalizer, build_model
+from weightaug.models.equivariant import EquivariantLinear, block_layout, to_blocks
+from weightaug.symmetry import SignedPermutation
+from weightaug.weights import NetworkSpec, SpecMismatchError
+
+SPEC = NetworkSpec(hidden=(12, 10))
+DEEP = NetworkSpec(in_dim=3, hidden=(6, 7, 5), out_dim=2)
+SMALL = {  # the presets shrunk so the suite stays fast; the architectures are the same
+    "mlp": {"hidden": 64, "embed_dim": 32},
+    "dwsnet": {"hidden": 8, "embed_dim": 32},
+    "nfn": {"hidden": 8, "embed_dim": 32},
+    "graph": {"d_node": 16, "d_edge": 8, "n_layers": 2, "heads": 2, "embed_dim": 32},
+    "transformer": {"d_model": 32, "n_layers": 2, "heads": 2, "embed_dim": 32},
+}
+INVARIANT = [("dwsnet", {}), ("nfn", {"mode": "hnp"}), ("nfn", {"mode": "np"}), ("graph", {})]
+
+
+def scaled(spec, n, seed=0):
+    return random_batch(spec, n, seed).map(lambda t: t * 10)  # weights of order one, like normalised inputs
+
+
+@pytest.mark.parametrize("spec", [SPEC, DEEP], ids=str)
+@pytest.mark.parametrize(("name", "extra"), INVARIANT, ids=lambda v: str(v))
+def test_invariant_models_ignore_hidden_permutations(spec, name, extra):
+    torch.manual_seed(0)
+    model = build_model(name, spec, 5, **SMALL[name], **extra).eval()
+    wb = scaled(spec, 6)
+    moved = SignedPermutation.random(spec, 6, torch.Generator().manual_seed(1)).apply(wb)
+    assert MODELS[name].invariant
+    torch.testing.assert_close(model(moved), model(wb), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(model.embed(moved), model.embed(wb), rtol=1e-4, atol=1e-5)
+
+
+def permute_blocks(blocks, labels, perms):
+    """Act on each block's axes with the permutation of its neuron layer (label k = hidden layer k - 1)."""
+    out = []
+    for x, block_labels in zip(blocks, labels):
+        for axis, k in enumerate(block_labels, start=1):
+            index = perms[k - 1].view(-1, *[1] * (axis - 1), perms[k - 1].shape[1], *[1] * (x.dim() - axis - 1))
+            x = x.gather(axis, index.expand_as(x))
+        out.append(x)
+    return out
+
+
+@pytest.mark.parametrize("reduction", ["mean", "max"])
+def test_equivariant_layer_commutes_with_permutations(reduction):
+    torch.manual_seed(0)
+    labels, folds = block_layout(DEEP, permute_io=False)
+    layer = EquivariantLinear(labels, folds, [4 * f for f in folds], reduction)
+    wb = scaled(DEEP, 3)
+    action = SignedPermutation.random(DEEP, 3, torch.Generator().manual_seed(2))
+    after = layer(to_blocks(action.apply(wb), permute_io=False))
+    before = permute_blocks(layer(to_blocks(wb, permute_io=False)), labels, action.perms)
+    for a, b in zip(after, before):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer"])
+def test_non_invariant_models_see_permutations(name):
+    torch.manual_seed(0)
+    model = build_model(name, SPEC, 5, **SMALL[name]).eval()
+    wb = scaled(SPEC, 6)
+    moved = SignedPermutation.random(SPEC, 6, torch.Generator().manual_seed(1)).apply(wb)
+    assert not MODELS[name].invariant
+    assert (model(moved) - model(wb)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_each_model_fits_a_small_batch(name):
+    torch.manual_seed(0)
+    model = build_model(name, SPEC, 4, **SMALL[name])
+    wb, labels = scaled(SPEC, 64), torch.arange(64) % 4
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(80):
+        loss = torch.nn.functional.cross_entropy(model(wb), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+    assert model.embed(wb).shape == (64, 32)
+
+
+def test_wrong_spec_and_unknown_model():
+    model = build_model("dwsnet", SPEC, 3, **SMALL["dwsnet"])
+    with pytest.raises(
+        SpecMismatchError, match=r"built for INRs of spec .*hidden=\(12, 10\).*got a batch of spec .*hidden=\(6, 7, 5\)"
+    ):
+        model(scaled(DEEP, 2))
+    with pytest.raises(UnknownModelError, match="choose from"):
+        build_model("dws", SPEC)
+
+
+def test_normaliser():
+    wb = random_batch(SPEC, 200)
+    norm = WeightNormalizer.fit(wb)
+    flat = norm(wb).flatten()
+    torch.testing.assert_close(flat.mean(0), torch.zeros(SPEC.n_params), atol=1e-4, rtol=0)
+    torch.testing.assert_close(flat.std(0), torch.ones(SPEC.n_params), atol=1e-3, rtol=0)
+    restored = WeightNormalizer(SPEC)
+    restored.load_state_dict(norm.state_dict())
+    assert norm(wb).equal(restored(wb))
+    per_layer = WeightNormalizer.fit(wb, per="layer")  # one mean/std per tensor: symmetries stay exact
+    action = SignedPermutation.random(SPEC, 200, torch.Generator().manual_seed(0))
+    assert per_layer(action.apply(wb)).equal(action.apply(per_layer(wb)))
+    with pytest.raises(SpecMismatchError):
+        norm(random_batch(DEEP, 2))
