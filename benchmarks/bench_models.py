@@ -1,0 +1,139 @@
+"""Weight-space models at their presets on batches of 256 2-32-32-1 SIRENs, and the augmentation cost.
+
+For each model, in its own process (so peak memory is its own): a training step (forward, backward, AdamW)
+on 256 fitted digits INRs, as INRs/s and peak RSS; in the same process, the full augmentation pipeline
+(with aligned MixUp) on the same batch, as a fraction of the training step. For DWSNet, where the time goes
+(equivariant layers, pooling, head).
+
+Run: .venv/bin/python benchmarks/bench_models.py [--json FILE] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch.nn.functional import cross_entropy, one_hot
+
+from weightaug.augment import FULL_PIPELINE, build_augmentation
+from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
+from weightaug.inr.sources import load_source
+from weightaug.models import MODELS, WeightNormalizer, build_model, n_parameters
+from weightaug.weights import NetworkSpec
+
+SPEC = NetworkSpec(output_offset=0.5)
+BATCH = 256
+
+
+def batch_of_inrs() -> tuple:
+    src = load_source("digits")
+    idx = torch.arange(BATCH)
+    images = src.float_images(idx)
+    weights, _ = fit_inrs(
+        SPEC, image_targets(images), FitConfig(), 0, idx, torch.zeros_like(idx), coordinate_grid(*images.shape[-2:])
+    )
+    return weights, src.labels[idx]
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def one_model(name: str, steps: int) -> dict:
+    torch.manual_seed(0)
+    weights, labels = batch_of_inrs()
+    targets = one_hot(labels, 10).float()
+    normalise = WeightNormalizer.fit(weights)
+    model = build_model(name, SPEC)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    pipeline = build_augmentation(FULL_PIPELINE, SPEC)
+    gen = torch.Generator().manual_seed(0)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def step():
+        loss = cross_entropy(model(normalise(weights)), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    t_step = median_time(step, steps)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pipeline(weights, targets, gen)
+    t_aug = median_time(lambda: pipeline(weights, targets, gen), 5)
+    row = {
+        "parameters": n_parameters(model),
+        "invariant": MODELS[name].invariant,
+        "step_s": t_step,
+        "inrs_per_s": BATCH / t_step,
+        "peak_rss_mib": rss,
+        "rss_before_model_mib": rss_before,
+        "augment_s": t_aug,
+        "augment_fraction_of_step": t_aug / t_step,
+    }
+    if name == "dwsnet":
+        row["time_split"] = dwsnet_split(model, normalise(weights))
+    return row
+
+
+def dwsnet_split(model, batch) -> dict:
+    """Forward time of DWSNet's parts (the backward pass roughly doubles each)."""
+    from weightaug.models.equivariant import to_blocks
+
+    with torch.no_grad():
+
+        def layers():
+            out = to_blocks(batch, False)
+            for layer in model.layers:
+                out = [b.relu() for b in layer(out)]
+            return out
+
+        t_layers = median_time(layers, 5)
+        out = layers()
+        t_pool = median_time(lambda: model.pool(out), 5)
+        pooled = model.pool(out)
+        t_head = median_time(lambda: model.head(model.out(pooled)), 5)
+    total = t_layers + t_pool + t_head
+    return {"equivariant_layers": t_layers / total, "pooling": t_pool / total, "mlp_and_head": t_head / total}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--steps", type=int, default=3, help="timed training steps per model (median)")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one_model(args.one, args.steps)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH} of {SPEC.widths} SIRENs")
+    print(f"{'model':>12} {'params':>10} {'step s':>8} {'INRs/s':>8} {'peak MiB':>9} {'augment / step':>15}")
+    out = {}
+    for name in MODELS:
+        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps)]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        row = out[name] = json.loads(result.stdout.strip().splitlines()[-1])
+        print(
+            f"{name:>12} {row['parameters']:>10,} {row['step_s']:>8.3f} {row['inrs_per_s']:>8.0f} "
+            f"{row['peak_rss_mib']:>9.0f} {row['augment_fraction_of_step']:>15.2f}"
+        )
+    split = out["dwsnet"]["time_split"]
+    print("dwsnet forward split: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
