@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import numpy as np
@@ -22,32 +21,13 @@ from scipy.optimize import linear_sum_assignment
 from torch.nn.functional import one_hot
 
 import weightaug.align as align
+from common import fitted_digits, timed
 from weightaug.augment import FULL_PIPELINE, REGISTRY, build_augmentation
-from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
 from weightaug.inr.init import init_weights
-from weightaug.inr.sources import load_source
 from weightaug.weights import NetworkSpec, WeightBatch
 
 SPEC = NetworkSpec(output_offset=0.5)
 PAIRS = 256
-
-
-def fitted_digits(n: int) -> tuple[WeightBatch, torch.Tensor]:
-    src = load_source("digits")
-    idx = torch.arange(n)
-    images = src.float_images(idx)
-    coords = coordinate_grid(*images.shape[-2:])
-    weights, _ = fit_inrs(SPEC, image_targets(images), FitConfig(), 0, idx, torch.zeros_like(idx), coords)
-    return weights, src.labels[idx]
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def matching(a: WeightBatch, b: WeightBatch, label: str) -> dict:
@@ -135,7 +115,7 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     start = time.perf_counter()
-    weights, labels = fitted_digits(2 * PAIRS)
+    weights, labels = fitted_digits(SPEC, 2 * PAIRS)
     print(f"fitted {2 * PAIRS} digits INRs in {time.perf_counter() - start:.1f} s")
     ids = torch.arange(2 * PAIRS)
     random_init = init_weights(SPEC, "sitzmann", 1, ids, torch.zeros_like(ids))

@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 from torch.nn.functional import cross_entropy, one_hot
 
+from common import fitted_digits, timed
 from weightaug.augment import FULL_PIPELINE, build_augmentation
-from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
-from weightaug.inr.sources import load_source
 from weightaug.models import MODELS, WeightNormalizer, build_model, n_parameters
 from weightaug.weights import NetworkSpec
 
@@ -31,28 +28,9 @@ SPEC = NetworkSpec(output_offset=0.5)
 BATCH = 256
 
 
-def batch_of_inrs() -> tuple:
-    src = load_source("digits")
-    idx = torch.arange(BATCH)
-    images = src.float_images(idx)
-    weights, _ = fit_inrs(
-        SPEC, image_targets(images), FitConfig(), 0, idx, torch.zeros_like(idx), coordinate_grid(*images.shape[-2:])
-    )
-    return weights, src.labels[idx]
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def one_model(name: str, steps: int) -> dict:
     torch.manual_seed(0)
-    weights, labels = batch_of_inrs()
+    weights, labels = fitted_digits(SPEC, BATCH)
     targets = one_hot(labels, 10).float()
     normalise = WeightNormalizer.fit(weights)
     model = build_model(name, SPEC)
@@ -68,10 +46,10 @@ def one_model(name: str, steps: int) -> dict:
         opt.step()
 
     step()
-    t_step = median_time(step, steps)
+    t_step = timed(step, steps)[0]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     pipeline(weights, targets, gen)
-    t_aug = median_time(lambda: pipeline(weights, targets, gen), 5)
+    t_aug = timed(lambda: pipeline(weights, targets, gen), 5)[0]
     row = {
         "parameters": n_parameters(model),
         "invariant": MODELS[name].invariant,
@@ -99,11 +77,11 @@ def dwsnet_split(model, batch) -> dict:
                 out = [b.relu() for b in layer(out)]
             return out
 
-        t_layers = median_time(layers, 5)
+        t_layers = timed(layers, 5)[0]
         out = layers()
-        t_pool = median_time(lambda: model.pool(out), 5)
+        t_pool = timed(lambda: model.pool(out), 5)[0]
         pooled = model.pool(out)
-        t_head = median_time(lambda: model.head(model.out(pooled)), 5)
+        t_head = timed(lambda: model.head(model.out(pooled)), 5)[0]
     total = t_layers + t_pool + t_head
     return {"equivariant_layers": t_layers / total, "pooling": t_pool / total, "mlp_and_head": t_head / total}
 

@@ -55,11 +55,11 @@ def linear_assignment(scores: Tensor) -> Tensor:
     return torch.from_numpy(perm).to(scores.device)
 
 
-def _similarity(a_in: Tensor, a_bias: Tensor, a_out: Tensor, b_in_out: list[Tensor], b_bias: Tensor) -> Tensor:
+def _similarity(a_in: Tensor, a_bias: Tensor, a_out: Tensor, b_in: Tensor, b_bias: Tensor, b_out: Tensor) -> Tensor:
     """``(B, n, n)``: entry (i, j) sums the inner products of the weights and biases touching hidden neuron i
     of a and neuron j of b (the neuron's incoming row and bias, its outgoing column)."""
-    scores = torch.baddbmm(a_bias.unsqueeze(2) * b_bias.unsqueeze(1), a_in, b_in_out[0].transpose(1, 2))
-    return torch.baddbmm(scores, a_out.transpose(1, 2), b_in_out[1])
+    scores = torch.baddbmm(a_bias.unsqueeze(2) * b_bias.unsqueeze(1), a_in, b_in.transpose(1, 2))
+    return torch.baddbmm(scores, a_out.transpose(1, 2), b_out)
 
 
 def weight_matching(
@@ -102,12 +102,12 @@ def weight_matching(
             break
         sweeps += dirty.any(1)
         for h in torch.randperm(n_hidden, generator=generator).tolist():
-            todo = dirty[:, h].clone()
-            idx = slice(None) if bool(todo.all()) else todo.nonzero().squeeze(1)  # a slice avoids copies
-            if not isinstance(idx, slice) and len(idx) == 0:
+            rows = dirty[:, h].nonzero().squeeze(1)
+            if len(rows) == 0:
                 continue
+            idx = slice(None) if len(rows) == batch else rows  # a slice avoids copies
             ws, bs = [w[h][idx], w[h + 1][idx]], [bias[h][idx]]
-            scores = _similarity(a64.weights[h][idx], a64.biases[h][idx], a64.weights[h + 1][idx], ws, bs[0])
+            scores = _similarity(a64.weights[h][idx], a64.biases[h][idx], a64.weights[h + 1][idx], ws[0], bs[0], ws[1])
             q = linear_assignment(scores.abs() if signs else scores)
             picked = scores.gather(2, q.unsqueeze(2)).squeeze(2)
             gain = (picked.abs() if signs else picked).sum(1) - scores.diagonal(dim1=1, dim2=2).sum(1)
@@ -120,7 +120,7 @@ def weight_matching(
             if flips is not None:
                 flips[h][idx] = s * flips[h][idx].gather(1, q)
             dirty[idx, h] = False
-            changed = todo.nonzero().squeeze(1)[better]
+            changed = rows[better]
             for neighbour in (h - 1, h + 1):
                 if 0 <= neighbour < n_hidden:
                     dirty[changed, neighbour] = True

@@ -57,6 +57,13 @@ def main() -> None:
     keep_freed_memory()
 
 
+def _widths(_ctx, _param, value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(h) for h in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 32,32, got {value!r}") from None
+
+
 def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -83,7 +90,7 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
 @click.option("--train-size", type=int, default=None, help="Use only this many training objects.")
 @click.option("--val-size", type=int, default=None, help="Validation objects (default: 5000 of the train set, or 15%).")
 @click.option("--test-size", type=int, default=None, help="Use only this many test objects.")
-@click.option("--hidden", default="32,32", show_default=True, help="Hidden layer widths.")
+@click.option("--hidden", default="32,32", show_default=True, callback=_widths, help="Hidden layer widths.")
 @click.option("--activation", type=click.Choice(["sine", "relu"]), default="sine", show_default=True)
 @click.option("--w0", type=float, default=30.0, show_default=True, help="SIREN frequency factor.")
 @click.option("--output-offset", type=float, default=0.5, show_default=True, help="Constant added to the output.")
@@ -141,7 +148,7 @@ def fit(
     """Fit an INR dataset: several views per object, in batches, resumable."""
     src = load_source(source, data_dir, download)
     spec = NetworkSpec(
-        hidden=tuple(int(h) for h in hidden.split(",")),
+        hidden=hidden,
         out_dim=src.shape[0],
         activation=activation,
         w0=w0,
@@ -321,15 +328,17 @@ def import_(
 
 
 @main.command()
-@click.option("--hidden", default="32,32", show_default=True, help="Hidden widths of the INRs the models read.")
+@click.option(
+    "--hidden", default="32,32", show_default=True, callback=_widths, help="Hidden widths of the INRs the models read."
+)
 @click.option("--in-dim", type=int, default=2, show_default=True)
 @click.option("--out-dim", type=int, default=1, show_default=True)
 @click.option("--classes", type=int, default=10, show_default=True)
-def models(hidden: str, in_dim: int, out_dim: int, classes: int) -> None:
+def models(hidden: tuple[int, ...], in_dim: int, out_dim: int, classes: int) -> None:
     """The weight-space models at their presets: parameters for INRs of this spec, and what each is."""
     from weightaug.models import MODELS, build_model, n_parameters
 
-    spec = NetworkSpec(in_dim=in_dim, hidden=tuple(int(h) for h in hidden.split(",")), out_dim=out_dim)
+    spec = NetworkSpec(in_dim=in_dim, hidden=hidden, out_dim=out_dim)
     table = Table(title=f"weight-space models for INRs {'-'.join(map(str, spec.widths))}, {classes} classes")
     for column in ("name", "parameters", "invariant", "description"):
         table.add_column(column, justify="right" if column == "parameters" else "left")

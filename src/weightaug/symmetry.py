@@ -53,11 +53,7 @@ class SignedPermutation:
         perms = tuple(torch.rand(batch, n, generator=generator, device=device).argsort(dim=1) for n in spec.hidden)
         if flip_prob <= 0:
             return cls(perms)
-        signs = tuple(
-            1.0 - 2.0 * (torch.rand(batch, n, generator=generator, device=device) < flip_prob).float()
-            for n in spec.hidden
-        )
-        return cls(perms, signs)
+        return cls(perms, random_signs(spec, batch, flip_prob, generator, device))
 
     def __len__(self) -> int:
         return self.perms[0].shape[0] if self.perms else 0
@@ -97,6 +93,15 @@ class SignedPermutation:
         for h, perm in enumerate(self.perms):
             permute_hidden(weights, biases, h, perm, None if self.signs is None else self.signs[h])
         return WeightBatch(spec, tuple(weights), tuple(biases))
+
+
+def random_signs(
+    spec: NetworkSpec, batch: int, flip_prob: float, generator: torch.Generator | None, device: torch.device | str
+) -> tuple[Tensor, ...]:
+    """Per hidden layer (B, n_h) of -1 (with probability ``flip_prob``) and +1."""
+    return tuple(
+        1.0 - 2.0 * (torch.rand(batch, n, generator=generator, device=device) < flip_prob).float() for n in spec.hidden
+    )
 
 
 def permute_hidden(weights: list[Tensor], biases: list[Tensor], h: int, perm: Tensor, sign: Tensor | None) -> None:

@@ -8,7 +8,7 @@ passed to the call (on the weights' device), and all work is batched over the ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -22,6 +22,20 @@ def derived_seed(generator: torch.Generator | None) -> int:
     """A seed drawn from ``generator``, for randomness that needs its own generator (numpy, the CPU)."""
     device = generator.device if generator is not None else "cpu"
     return int(torch.randint(2**62, (1,), generator=generator, device=device))
+
+
+def on_subset(
+    fn: Callable[[WeightBatch, Tensor | None, torch.Generator | None], Sample],
+    index: Tensor,
+    weights: WeightBatch,
+    targets: Tensor | None,
+    generator: torch.Generator | None,
+) -> Sample:
+    """``fn(weights, targets, generator)`` applied to the networks ``index`` only; the others are kept as they are."""
+    if len(index) == 0:
+        return weights, targets
+    sub_w, sub_t = fn(weights[index], None if targets is None else targets[index], generator)
+    return weights.replace(index, sub_w), None if targets is None else targets.index_copy(0, index, sub_t)
 
 
 class AugmentationSpecError(ValueError):
@@ -58,11 +72,7 @@ class Augmentation:
         if self.p >= 1.0:
             return self.forward(weights, targets, generator)
         chosen = torch.rand(len(weights), generator=generator, device=weights.device) < self.p
-        index = chosen.nonzero().squeeze(1)
-        if len(index) == 0:
-            return weights, targets
-        sub_w, sub_t = self.forward(weights[index], None if targets is None else targets[index], generator)
-        return weights.replace(index, sub_w), None if targets is None else targets.index_copy(0, index, sub_t)
+        return on_subset(self.forward, chosen.nonzero().squeeze(1), weights, targets, generator)
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
         raise NotImplementedError
@@ -122,10 +132,5 @@ class RandomChoice(Compose):
         probs = torch.tensor(self.weights, dtype=torch.float64, device=weights.device)
         pick = torch.multinomial(probs, len(weights), replacement=True, generator=generator)
         for k, t in enumerate(self.transforms):
-            index = (pick == k).nonzero().squeeze(1)
-            if len(index) == 0:
-                continue
-            sub_w, sub_t = t(weights[index], None if targets is None else targets[index], generator)
-            weights = weights.replace(index, sub_w)
-            targets = None if targets is None else targets.index_copy(0, index, sub_t)
+            weights, targets = on_subset(t, (pick == k).nonzero().squeeze(1), weights, targets, generator)
         return weights, targets

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from weightaug.augment.base import Augmentation, Sample
-from weightaug.symmetry import SignedPermutation, shift_biases
+from weightaug.symmetry import SignedPermutation, random_signs, shift_biases
 from weightaug.weights import NetworkSpec, WeightBatch
 
 
@@ -32,7 +32,7 @@ class SirenNegation(Augmentation):
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
         batch, device = len(weights), weights.device
-        signs = SignedPermutation.random(weights.spec, batch, generator, flip_prob=self.flip_prob, device=device).signs
+        signs = random_signs(weights.spec, batch, self.flip_prob, generator, device)
         identity = SignedPermutation.identity(weights.spec, batch, device).perms
         return SignedPermutation(identity, signs).apply(weights), targets
 

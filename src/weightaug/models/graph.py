@@ -68,17 +68,16 @@ class NeuralGraph(WeightSpaceModel):
         super().__init__(spec, n_classes, embed_dim)
         widths = spec.widths
         self.n_nodes = sum(widths)
-        starts = torch.tensor([0, *widths]).cumsum(0)[:-1]
+        self.offsets = torch.tensor([0, *widths]).cumsum(0)[:-1].tolist()  # first node of each neuron layer
         layer_of = torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
         io_index = torch.full((self.n_nodes,), -1, dtype=torch.long)
         io_index[: widths[0]] = torch.arange(widths[0])
         io_index[-widths[-1] :] = widths[0] + torch.arange(widths[-1])
-        self.offsets = starts.tolist()  # first node of each neuron layer
         self.register_buffer("layer_of", layer_of, persistent=False)
         self.register_buffer("io_index", io_index, persistent=False)
         mask = torch.zeros(self.n_nodes, self.n_nodes)  # mask[dst, src] = 1 where a weight connects them
         for layer in range(len(widths) - 1):
-            src, dst = int(starts[layer]), int(starts[layer + 1])
+            src, dst = self.offsets[layer], self.offsets[layer + 1]
             mask[dst : dst + widths[layer + 1], src : src + widths[layer]] = 1.0
         self.register_buffer("mask", mask, persistent=False)
         self.bias_in = nn.Linear(1, d_node)
