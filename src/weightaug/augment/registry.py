@@ -40,19 +40,23 @@ class UnknownAugmentationError(ValueError):
     """An augmentation name or parameter that does not exist."""
 
 
+def _unwrap(factory: Callable[..., Augmentation]) -> tuple[type[Augmentation], dict]:
+    """The class behind a registry entry and the arguments the entry fixes."""
+    return (factory.func, factory.keywords) if isinstance(factory, partial) else (factory, {})
+
+
 def describe() -> dict[str, str]:
-    """Name -> first line of the augmentation's docstring."""
+    """Name -> first line of the augmentation's docstring (and the arguments its name fixes)."""
     out = {}
     for name, factory in REGISTRY.items():
-        cls = factory.func if isinstance(factory, partial) else factory
+        cls, fixed = _unwrap(factory)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        out[name] = f"{doc} [{factory.keywords['mode']}]" if isinstance(factory, partial) else doc
+        out[name] = f"{doc} [{', '.join(map(str, fixed.values()))}]" if fixed else doc
     return out
 
 
 def _parameters(factory: Callable[..., Augmentation]) -> list[str]:
-    cls = factory.func if isinstance(factory, partial) else factory
-    fixed = factory.keywords if isinstance(factory, partial) else {}
+    cls, fixed = _unwrap(factory)
     names = inspect.signature(cls).parameters
     return [n for n in names if n not in ("spec", "transforms") and n not in fixed]
 
