@@ -5,7 +5,7 @@ from conftest import random_batch
 from weightaug.models import MODELS, UnknownModelError, WeightNormalizer, build_model
 from weightaug.models.equivariant import EquivariantLinear, block_layout, to_blocks
 from weightaug.symmetry import SignedPermutation
-from weightaug.weights import NetworkSpec, SpecMismatchError
+from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch
 
 SPEC = NetworkSpec(hidden=(12, 10))
 DEEP = NetworkSpec(in_dim=3, hidden=(6, 7, 5), out_dim=2)
@@ -84,6 +84,17 @@ def test_each_model_fits_a_small_batch(name):
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
     assert model.embed(wb).shape == (64, 32)
+
+
+def test_np_mode_sees_the_order_of_input_coordinates():
+    """NP layers alone are blind to swapping x and y; the IO encoding makes the model see it (this can fail)."""
+    torch.manual_seed(0)
+    model = build_model("nfn", SPEC, 5, mode="np", **SMALL["nfn"]).eval()
+    wb = scaled(SPEC, 6)
+    swapped = WeightBatch(SPEC, [wb.weights[0].flip(2), *wb.weights[1:]], wb.biases)
+    assert (model(swapped) - model(wb)).abs().max() > 1e-3
+    model.io_encoding = None
+    torch.testing.assert_close(model(swapped), model(wb), rtol=1e-4, atol=1e-5)
 
 
 def test_wrong_spec_and_unknown_model():

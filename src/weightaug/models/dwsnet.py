@@ -7,7 +7,7 @@ import itertools
 from torch import Tensor, nn
 
 from weightaug.models.base import WeightSpaceModel, mlp
-from weightaug.models.equivariant import EquivariantLinear, InvariantPool, block_layout, to_blocks
+from weightaug.models.equivariant import EquivariantLinear, InvariantPool, IOEncoding, block_layout, to_blocks
 from weightaug.weights import NetworkSpec, WeightBatch
 
 
@@ -35,6 +35,7 @@ class EquivariantStack(WeightSpaceModel):
         self.layers = nn.ModuleList(
             EquivariantLinear(labels, c_in, c_out, reduction) for c_in, c_out in itertools.pairwise(channels)
         )
+        self.io_encoding = IOEncoding(spec, labels, channels[1]) if permute_io else None
         self.pool = InvariantPool(labels, channels[-1], pool, heads)
         self.out = mlp([sum(channels[-1]), embed_dim, embed_dim], final_activation=True)
 
@@ -42,6 +43,8 @@ class EquivariantStack(WeightSpaceModel):
         blocks = to_blocks(batch, self.permute_io)
         for k, layer in enumerate(self.layers):
             blocks = layer(blocks)
+            if k == 0 and self.io_encoding is not None:
+                blocks = self.io_encoding(blocks)
             if k < len(self.layers) - 1:
                 blocks = [b.relu() for b in blocks]
         return self.out(self.pool(blocks))

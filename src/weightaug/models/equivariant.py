@@ -135,3 +135,25 @@ class InvariantPool(nn.Module):
             query = self.query[k].expand(len(x), 1, x.shape[-1])
             parts.append(self.attend[k](query, items, items, need_weights=False)[0].squeeze(1))
         return torch.cat(parts, dim=-1)
+
+
+class IOEncoding(nn.Module):
+    """Learned offsets along the input and output neuron axes, broadcast over hidden ones.
+
+    With ``permute_io`` every axis is permutable, so an NP layer cannot tell input coordinates or outputs
+    apart; adding these offsets tells it, and keeps the equivariance to hidden permutations.
+    """
+
+    def __init__(self, spec: NetworkSpec, labels: list[tuple[int, ...]], channels: list[int]) -> None:
+        super().__init__()
+        fixed = {0: spec.widths[0], spec.n_layers: spec.widths[-1]}
+        self.blocks = [k for k, block in enumerate(labels) if set(block) & set(fixed)]
+        self.offsets = nn.ParameterList(
+            nn.Parameter(0.1 * torch.randn(*(fixed.get(lab, 1) for lab in labels[k]), channels[k])) for k in self.blocks
+        )
+
+    def forward(self, blocks: list[Tensor]) -> list[Tensor]:
+        blocks = list(blocks)
+        for k, offset in zip(self.blocks, self.offsets):
+            blocks[k] = blocks[k] + offset
+        return blocks

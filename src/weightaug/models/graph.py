@@ -2,9 +2,11 @@
 
 Nodes carry their bias, an embedding of their layer, and for input and output neurons (which are never
 permuted) an embedding of their index; hidden neurons get no index, so the model is equivariant to their
-permutations and its mean-pooled readout invariant. Edges are dense ``(B, N, N, d_edge)``: the weight of the
-connection in either direction plus its direction. Attention logits get a per-head bias from the edge, messages
-carry the attention-weighted edges, and edges are updated from their two end nodes.
+permutations and its mean-pooled readout invariant. Edge features exist only where a weight connects two
+neurons, kept block by block as ``(B, n_{l+1}, n_l, d_edge)`` (a quarter of the dense ``N x N`` for a
+2-32-32-1 network). Every node attends to every node; an edge adds a per-head bias to the logit of its two end
+nodes and its attention-weighted features to their messages, with separate projections for the forward
+(a neuron reading its inputs) and backward (reading its outputs) direction. Edges are updated from their ends.
 """
 
 from __future__ import annotations
@@ -17,36 +19,61 @@ from weightaug.weights import NetworkSpec, WeightBatch
 
 
 class RelationalLayer(nn.Module):
-    """One relational-transformer block on nodes (B, N, d_node) and edges (B, N, N, d_edge)."""
+    """One relational-transformer block on nodes (B, N, d_node) and a list of edge blocks."""
 
-    def __init__(self, d_node: int, d_edge: int, heads: int) -> None:
+    def __init__(self, d_node: int, d_edge: int, heads: int, widths: list[int]) -> None:
         super().__init__()
         if d_node % heads:
             raise ValueError(f"d_node ({d_node}) must be divisible by heads ({heads})")
-        self.heads, self.dh = heads, d_node // heads
+        self.heads, self.dh, self.widths = heads, d_node // heads, widths
         self.norm_node, self.norm_edge = nn.LayerNorm(d_node), nn.LayerNorm(d_edge)
         self.qkv = nn.Linear(d_node, 3 * d_node)
-        self.edge_bias = nn.Linear(d_edge, heads)
-        self.edge_value = nn.Linear(d_edge, d_node)
+        self.edge_bias = nn.Linear(d_edge, 2 * heads)  # forward and backward direction
+        self.edge_value = nn.Linear(2 * d_edge, d_node)
         self.out = nn.Linear(d_node, d_node)
         self.ffn = nn.Sequential(nn.LayerNorm(d_node), mlp([d_node, 2 * d_node, d_node]))
         self.to_src, self.to_dst = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge)
         self.edge_ffn = nn.Sequential(nn.LayerNorm(d_edge), mlp([d_edge, 2 * d_edge, d_edge]))
 
-    def forward(self, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, h: Tensor, edges: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         batch, n, _ = h.shape
         q, k, v = self.qkv(self.norm_node(h)).view(batch, n, 3, self.heads, self.dh).unbind(2)  # (B, N, H, dh)
-        en = self.norm_edge(e)
-        logits = torch.einsum("bihd,bjhd->bhij", q, k) / self.dh**0.5 + self.edge_bias(en).permute(0, 3, 1, 2)
-        attn = logits.softmax(dim=-1)  # (B, H, N, N)
+        normed = [self.norm_edge(e) for e in edges]
+        fwd, bwd = zip(*(self.edge_bias(e).permute(0, 3, 1, 2).chunk(2, dim=1) for e in normed))
+        attn = (torch.einsum("bihd,bjhd->bhij", q, k) / self.dh**0.5 + self.blockwise(fwd, bwd)).softmax(dim=-1)
         msg = torch.einsum("bhij,bjhd->bihd", attn, v)
-        edge_msg = torch.einsum("bhij,bijc->bihc", attn, en)  # attention-weighted edges, then per-head values
+        blocks = [row.split(self.widths, dim=3) for row in attn.split(self.widths, dim=2)]  # [dst][src]
+        nothing = [h.new_zeros(()).expand(batch, w, self.heads, edges[0].shape[-1]) for w in self.widths]
+        incoming = [nothing[0]] + [  # each neuron's attention-weighted input edges, per head
+            torch.einsum("bhij,bijc->bihc", blocks[i + 1][i], e) for i, e in enumerate(normed)
+        ]
+        outgoing = [  # and its attention-weighted output edges
+            torch.einsum("bhji,bijc->bjhc", blocks[i][i + 1], e) for i, e in enumerate(normed)
+        ] + [nothing[-1]]
+        edge_msg = torch.cat([torch.cat(incoming, dim=1), torch.cat(outgoing, dim=1)], dim=-1)
         w_ev = self.edge_value.weight.view(self.heads, self.dh, -1)
         msg = msg + torch.einsum("bihc,hdc->bihd", edge_msg, w_ev) + self.edge_value.bias.view(self.heads, self.dh)
         h = h + self.out(msg.reshape(batch, n, -1))
         h = h + self.ffn(h)
-        e = e + self.to_dst(h).unsqueeze(2) + self.to_src(h).unsqueeze(1)
-        return h, e + self.edge_ffn(e)
+        to_src, to_dst = self.to_src(h).split(self.widths, dim=1), self.to_dst(h).split(self.widths, dim=1)
+        edges = [e + to_dst[i + 1].unsqueeze(2) + to_src[i].unsqueeze(1) for i, e in enumerate(edges)]
+        return h, [e + self.edge_ffn(e) for e in edges]
+
+    def blockwise(self, below: list[Tensor], above: list[Tensor]) -> Tensor:
+        """(B, H, N, N) attention bias: block (layer l+1, layer l) is ``below[l]``, (l, l+1) is ``above[l]``
+        transposed (both given as (B, H, n_{l+1}, n_l)), zero elsewhere."""
+        rows = []
+        for r, n_r in enumerate(self.widths):
+            parts = []
+            for s, n_s in enumerate(self.widths):
+                if s == r - 1:
+                    parts.append(below[s])
+                elif s == r + 1:
+                    parts.append(above[r].transpose(2, 3))
+                else:
+                    parts.append(below[0].new_zeros(()).expand(*below[0].shape[:2], n_r, n_s))
+            rows.append(torch.cat(parts, dim=-1))
+        return torch.cat(rows, dim=-2)
 
 
 class NeuralGraph(WeightSpaceModel):
@@ -68,42 +95,29 @@ class NeuralGraph(WeightSpaceModel):
         super().__init__(spec, n_classes, embed_dim)
         widths = spec.widths
         self.n_nodes = sum(widths)
-        self.offsets = torch.tensor([0, *widths]).cumsum(0)[:-1].tolist()  # first node of each neuron layer
         layer_of = torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
         io_index = torch.full((self.n_nodes,), -1, dtype=torch.long)
         io_index[: widths[0]] = torch.arange(widths[0])
         io_index[-widths[-1] :] = widths[0] + torch.arange(widths[-1])
         self.register_buffer("layer_of", layer_of, persistent=False)
         self.register_buffer("io_index", io_index, persistent=False)
-        mask = torch.zeros(self.n_nodes, self.n_nodes)  # mask[dst, src] = 1 where a weight connects them
-        for layer in range(len(widths) - 1):
-            src, dst = self.offsets[layer], self.offsets[layer + 1]
-            mask[dst : dst + widths[layer + 1], src : src + widths[layer]] = 1.0
-        self.register_buffer("mask", mask, persistent=False)
         self.bias_in = nn.Linear(1, d_node)
         self.layer_embedding = nn.Embedding(len(widths), d_node)
         self.io_embedding = nn.Embedding(widths[0] + widths[-1], d_node)
-        self.edge_in = nn.Linear(4, d_edge)
-        self.layers = nn.ModuleList(RelationalLayer(d_node, d_edge, heads) for _ in range(n_layers))
+        self.edge_in = nn.Linear(1, d_edge)
+        self.layers = nn.ModuleList(RelationalLayer(d_node, d_edge, heads, list(widths)) for _ in range(n_layers))
         self.readout = nn.Sequential(nn.LayerNorm(d_node), mlp([d_node, embed_dim, embed_dim], final_activation=True))
 
-    def graph(self, batch: WeightBatch) -> tuple[Tensor, Tensor]:
-        """Node features (B, N, d_node) and edge features (B, N, N, d_edge) of each network."""
-        n, widths = self.n_nodes, self.spec.widths
-        adj = batch.weights[0].new_zeros(len(batch), n, n)  # adj[b, dst, src] = weight
-        bias = batch.weights[0].new_zeros(len(batch), n)
-        for layer, (w, b) in enumerate(zip(batch.weights, batch.biases)):
-            src, dst = self.offsets[layer], self.offsets[layer + 1]
-            adj[:, dst : dst + widths[layer + 1], src : src + widths[layer]] = w
-            bias[:, dst : dst + widths[layer + 1]] = b
-        edges = torch.stack([adj, adj.transpose(1, 2), *(m.expand_as(adj) for m in (self.mask, self.mask.t()))], -1)
+    def graph(self, batch: WeightBatch) -> tuple[Tensor, list[Tensor]]:
+        """Node features (B, N, d_node) and the edge blocks (B, n_{l+1}, n_l, d_edge) of each network."""
+        bias = torch.cat([batch.weights[0].new_zeros(len(batch), self.spec.in_dim), *batch.biases], dim=1)
         nodes = self.bias_in(bias.unsqueeze(-1)) + self.layer_embedding(self.layer_of)
         io = self.io_index >= 0
         nodes[:, io] = nodes[:, io] + self.io_embedding(self.io_index[io])
-        return nodes, self.edge_in(edges)
+        return nodes, [self.edge_in(w.unsqueeze(-1)) for w in batch.weights]
 
     def features(self, batch: WeightBatch) -> Tensor:
-        h, e = self.graph(batch)
+        h, edges = self.graph(batch)
         for layer in self.layers:
-            h, e = layer(h, e)
+            h, edges = layer(h, edges)
         return self.readout(h.mean(dim=1))

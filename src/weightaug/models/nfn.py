@@ -9,8 +9,9 @@ from weightaug.weights import NetworkSpec
 class NFN(EquivariantStack):
     """Neural functional: equivariant layers (mean reduction), mean pooling; ``mode`` hnp or np.
 
-    ``np`` treats input and output neurons as permutable too (fewer parameters, and blind to their order);
-    ``hnp`` respects that only hidden neurons can be permuted.
+    ``np`` treats input and output neurons as permutable too (fewer parameters), and adds learned positional
+    offsets along their axes after the first layer so it still sees their order; ``hnp`` respects that only
+    hidden neurons can be permuted.
     """
 
     description = "NFN: NP / HNP equivariant neural functional layers, mean pooling"
