@@ -21,7 +21,7 @@ from torch.nn.functional import cross_entropy, one_hot
 
 from common import fitted_digits, timed
 from weightaug.augment import FULL_PIPELINE, build_augmentation
-from weightaug.models import MODELS, WeightNormalizer, build_model, n_parameters
+from weightaug.models import MODELS, build_model, n_parameters
 from weightaug.weights import NetworkSpec
 
 SPEC = NetworkSpec(output_offset=0.5)
@@ -32,15 +32,15 @@ def one_model(name: str, steps: int) -> dict:
     torch.manual_seed(0)
     weights, labels = fitted_digits(SPEC, BATCH)
     targets = one_hot(labels, 10).float()
-    normalise = WeightNormalizer.fit(weights)
     model = build_model(name, SPEC)
+    model.fit_normaliser(weights)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-4)
     pipeline = build_augmentation(FULL_PIPELINE, SPEC)
     gen = torch.Generator().manual_seed(0)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def step():
-        loss = cross_entropy(model(normalise(weights)), targets)
+        loss = cross_entropy(model(weights), targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -61,7 +61,7 @@ def one_model(name: str, steps: int) -> dict:
         "augment_fraction_of_step": t_aug / t_step,
     }
     if name == "dwsnet":
-        row["time_split"] = dwsnet_split(model, normalise(weights))
+        row["time_split"] = dwsnet_split(model, model.normaliser(weights))
     return row
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 import torch
@@ -26,6 +27,7 @@ from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
 from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
 from weightaug.inr.store import DatasetError, INRDataset
 from weightaug.kernels import keep_freed_memory
+from weightaug.train.loop import TrainConfig
 from weightaug.weights import NetworkSpec, SpecMismatchError
 
 console = Console(stderr=True, soft_wrap=True)
@@ -361,6 +363,161 @@ def augmentations() -> None:
     out = Console()
     out.print(table)
     out.print(f"full pipeline: {FULL_PIPELINE}")
+
+
+def _setting(text: str) -> tuple[str, object]:
+    """``key=value`` with a TOML value (``epochs=5``, ``models=["dwsnet"]``); bare words are strings."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise click.BadParameter(f"expected key=value, got {text!r}")
+    try:
+        return key.strip(), tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), value
+
+
+def _run_and_report(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
+    from weightaug.experiments import load_config, run_experiment
+
+    cfg = load_config(name, preset, settings)  # config errors before anything is touched
+    out = Path(out or Path("runs/experiments") / f"{name}-{preset}")
+    if fresh:
+        (out / "results.json").unlink(missing_ok=True)
+    console.print(f"[bold]{name}[/bold] at preset [bold]{preset}[/bold]: {cfg.description}")
+    path = run_experiment(name, preset, out, data_root, device, settings)
+    stdout.print((path / "table.md").read_text())
+    console.print(f"results, table and plot in {path}/ (results.json, table.md, {name}.png)")
+
+
+@main.command("train")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--model", default="dwsnet", show_default=True, help="mlp, dwsnet, nfn, graph or transformer.")
+@click.option(
+    "--augment",
+    default="none",
+    show_default=True,
+    help="Augmentations, e.g. siren_negation,mixup_align (see `weightaug augmentations`).",
+)
+@click.option("--views", type=int, default=None, help="Train on the first N views per object (default: all).")
+@click.option(
+    "--contrastive",
+    type=click.Choice(["views", "augment"]),
+    default=None,
+    help="SimCLR with these positives, then a linear probe.",
+)
+@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
+@click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True)
+@click.option("--normalise", type=click.Choice(["position", "layer"]), default="position", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), required=True, help="Folder for checkpoint, results and curves."
+)
+def train_command(
+    dataset, model, augment, views, contrastive, epochs, batch_size, lr, weight_decay, normalise, seed, device, out
+) -> None:
+    """Train one weight-space model on an INR dataset (resumes from --out/checkpoint.pt)."""
+    from weightaug.augment import build_augmentation
+    from weightaug.experiments.report import plot_curves
+    from weightaug.inr.store import atomic_write_bytes
+    from weightaug.models import build_model
+    from weightaug.train import Contrastive, INRClassification, Splits, train
+
+    ds = INRDataset(dataset)
+    cfg = TrainConfig(epochs, batch_size, lr, weight_decay, seed=seed, device=device)
+    net = build_model(model, ds.spec, len(ds.manifest["source"]["classes"]))
+    pipeline = build_augmentation(None if augment == "none" else augment, ds.spec)
+    splits = Splits(ds.split("train", views), ds.split("val", 1), ds.split("test", 1))
+    torch.manual_seed(seed)
+    if contrastive:
+        task = Contrastive(net, splits, pipeline, contrastive, normalise=normalise, device=device)
+    else:
+        task = INRClassification(net, splits, pipeline, normalise, device)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _progress() as bar:
+        bar_id = bar.add_task(f"{model} {augment}", total=epochs, psnr="")
+        result = train(
+            task,
+            cfg,
+            folder / "checkpoint.pt",
+            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m.get('val_acc', 0):.3f}"),
+        )
+    record = {
+        "dataset": str(dataset),
+        "model": model,
+        "augment": augment,
+        "views": views,
+        "config": cfg.__dict__,
+        **result.to_dict(),
+    }
+    atomic_write_bytes(folder / "results.json", (json.dumps(record, indent=1) + "\n").encode())
+    plot_curves(result.history, folder / "curves.png", f"{model}, {augment}")
+    best = result.best
+    stdout.print(
+        f"best epoch {result.best_epoch}: val {100 * best.get('val_acc', 0):.2f}%, test {100 * best.get('test_acc', 0):.2f}% "
+        f"({result.seconds:.0f} s); results.json and curves.png in {folder}"
+    )
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default="runs/data", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    callback=lambda _c, _p, v: dict(map(_setting, v)),
+    help="key=value over the demo config.",
+)
+def demo(out: str, data_root: str, device: str, settings: dict) -> None:
+    """The main job: digits INRs with several views, a weight-space model without augmentation and with
+    aligned MixUp, the pixel baseline next to it; prints the table and saves a plot (every figure measured now)."""
+    _run_and_report("demo", "digits", out, data_root, device, settings, fresh=True)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--preset", default="digits", show_default=True, help="digits, fmnist-small or fmnist-full.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Default runs/experiments/NAME-PRESET.")
+@click.option("--data-root", type=click.Path(file_okay=False), default="runs/data", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    callback=lambda _c, _p, v: dict(map(_setting, v)),
+    help="key=value over the config, e.g. --set epochs=5.",
+)
+@click.option("--fresh", is_flag=True, help="Discard earlier results in --out instead of resuming.")
+def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
+    """Run (or resume) one of the paper's experiments; `weightaug experiments` lists them."""
+    _run_and_report(name, preset, out, data_root, device, settings, fresh)
+
+
+@main.command("experiments")
+def list_experiments() -> None:
+    """The experiment configs and data presets."""
+    from weightaug.experiments import experiments, load_config, presets
+
+    table = Table(title="experiments (weightaug experiment NAME --preset PRESET)")
+    table.add_column("name")
+    table.add_column("what it measures")
+    for name in experiments():
+        table.add_row(name, load_config(name, "digits").description)
+    out = Console()
+    out.print(table)
+    table = Table(title="presets")
+    table.add_column("name")
+    table.add_column("data and recipe")
+    for name, preset in presets().items():
+        table.add_row(name, preset.get("description", ""))
+    out.print(table)
 
 
 if __name__ == "__main__":

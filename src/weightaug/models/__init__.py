@@ -1,4 +1,4 @@
-"""Weight-space models: each takes a (normalised) WeightBatch and returns logits, or an embedding."""
+"""Weight-space models: each takes a WeightBatch (normalised by its own fitted normaliser) to logits or an embedding."""
 
 from __future__ import annotations
 

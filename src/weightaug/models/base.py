@@ -6,6 +6,7 @@ import itertools
 
 from torch import Tensor, nn
 
+from weightaug.models.normalize import WeightNormalizer
 from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch
 
 
@@ -29,6 +30,7 @@ class WeightSpaceModel(nn.Module):
         super().__init__()
         self.spec, self.n_classes, self.embed_dim = spec, n_classes, embed_dim
         self.head = nn.Linear(embed_dim, n_classes)
+        self.normaliser = WeightNormalizer(spec)  # identity until fitted; its statistics travel with the state_dict
 
     def check(self, batch: WeightBatch) -> None:
         if batch.spec != self.spec:
@@ -39,10 +41,14 @@ class WeightSpaceModel(nn.Module):
     def features(self, batch: WeightBatch) -> Tensor:
         raise NotImplementedError
 
+    def fit_normaliser(self, weights: WeightBatch, per: str = "position") -> None:
+        """Normalise inputs with the statistics of ``weights`` (the training split, before augmentation)."""
+        self.normaliser.load_state_dict(WeightNormalizer.fit(weights, per).state_dict())
+
     def embed(self, batch: WeightBatch) -> Tensor:
         """``(B, embed_dim)``: the representation used for contrastive learning and linear probes."""
         self.check(batch)
-        return self.features(batch)
+        return self.features(self.normaliser(batch))
 
     def forward(self, batch: WeightBatch) -> Tensor:
         """``(B, n_classes)`` logits."""

@@ -1,0 +1,155 @@
+"""Named, versioned experiment configs (TOML, shipped in ``configs/``) resolved against a data preset.
+
+A preset (``presets.toml``) fixes the data and the training recipe; an experiment file fixes what varies.
+Keys resolve in this order, later winning: preset, experiment, the experiment's ``[presets.<name>]`` table,
+then overrides from the caller. Unknown keys are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+VERSION = 1
+KINDS = ("overfitting", "augmentations", "views-vs-data", "contrastive")
+
+
+class ConfigError(ValueError):
+    """An experiment or preset config that cannot be run."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one experiment run needs (see the TOML files for what each preset sets)."""
+
+    name: str
+    preset: str
+    kind: str
+    description: str = ""
+    source: str = "digits"
+    data_dir: str | None = None
+    init: str = "sitzmann"
+    fit_steps: int = 500
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    views: int | list[int] = 1
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    seeds: list[int] = field(default_factory=lambda: [0])
+    models: list[str] = field(default_factory=lambda: ["dwsnet"])
+    pixel_models: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=lambda: ["none"])
+    train_fractions: list[float] = field(default_factory=lambda: [1.0])
+    temperature: float = 0.1
+    normalise: str = "position"
+
+    @property
+    def view_list(self) -> list[int]:
+        return list(self.views) if isinstance(self.views, list) else [self.views]
+
+    @property
+    def fitted_views(self) -> int:
+        """Views per training object the dataset must hold."""
+        return max(self.view_list)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+KEYS = {f.name for f in fields(ExperimentConfig)} - {"name", "preset"}
+
+
+def _read(name: str) -> dict:
+    path = resources.files("weightaug.experiments") / "configs" / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown experiment {name!r}; choose from: {', '.join(experiments())}")
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def experiments() -> list[str]:
+    folder = resources.files("weightaug.experiments") / "configs"
+    return sorted(
+        p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml") and p.name != "presets.toml"
+    )
+
+
+def presets() -> dict[str, dict]:
+    table = _read("presets")
+    _check_version(table, "presets.toml")
+    return {k: v for k, v in table.items() if isinstance(v, dict)}
+
+
+def _check_version(table: dict, where: str) -> None:
+    if table.get("version") != VERSION:
+        raise ConfigError(f"{where} has version {table.get('version')!r}; this weightaug reads version {VERSION}")
+
+
+def _checked(table: dict, where: str) -> dict:
+    unknown = sorted(set(table) - KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(sorted(KEYS))}")
+    return table
+
+
+def load_config(name: str, preset: str, overrides: dict | None = None) -> ExperimentConfig:
+    """The experiment ``name`` at ``preset``, with ``overrides`` (same keys as the TOML files) on top."""
+    table = _read(name)
+    _check_version(table, f"{name}.toml")
+    known = presets()
+    if preset not in known:
+        raise ConfigError(f"unknown preset {preset!r}; choose from: {', '.join(known)}")
+    per_preset = table.pop("presets", {})
+    unknown_presets = sorted(set(per_preset) - set(known))
+    if unknown_presets:
+        raise ConfigError(f"{name}.toml overrides presets that do not exist: {', '.join(unknown_presets)}")
+    table.pop("version")
+    merged = {
+        **_checked(dict(known[preset]), f"presets.toml [{preset}]"),
+        **_checked(table, f"{name}.toml"),
+        **_checked(per_preset.get(preset, {}), f"{name}.toml [presets.{preset}]"),
+        **_checked(dict(overrides or {}), "the overrides"),
+    }
+    if merged.get("kind") not in KINDS:
+        raise ConfigError(f"{name}.toml: kind must be one of {', '.join(KINDS)}, got {merged.get('kind')!r}")
+    cfg = ExperimentConfig(name=name, preset=preset, **merged)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Refuse a config that would fail later: unknown models, augmentations or sizes, before any work starts."""
+    from weightaug.augment import build_augmentation
+    from weightaug.inr.sources import SOURCES
+    from weightaug.models import MODELS
+    from weightaug.train import PIXEL_MODELS
+
+    if cfg.source not in SOURCES:
+        raise ConfigError(f"source {cfg.source!r} is not one of {', '.join(SOURCES)}")
+    bad = [m for m in cfg.models if m not in MODELS] + [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
+    if bad:
+        raise ConfigError(
+            f"unknown model(s) {bad}; weight-space: {', '.join(MODELS)}; pixel: {', '.join(PIXEL_MODELS)}"
+        )
+    if not cfg.seeds or not cfg.models or not cfg.variants:
+        raise ConfigError("seeds, models and variants must not be empty")
+    if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):
+        raise ConfigError("views must be >= 1 and train_fractions in (0, 1]")
+    for variant in cfg.variants:
+        build_augmentation(augment_of(variant)[1])  # raises, naming the unknown augmentation
+
+
+def augment_of(variant: str) -> tuple[str, str | None]:
+    """``(positives, augmentation string or None)`` of a variant: ``"views | noise"`` or plain ``"noise"``."""
+    positives, _, augment = variant.rpartition("|")
+    augment = augment.strip()
+    return positives.strip() or "augment", None if augment in ("", "none") else augment

@@ -1,0 +1,156 @@
+"""Turn an experiment's ``results.json`` into a markdown table (also printed) and PNG plots.
+
+Every cell is the test accuracy at the best validation epoch, in percent, as mean ± std over seeds (std with
+one degree of freedom; a single seed shows no spread). Pixel baselines trained on the same objects are listed
+under the table.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from weightaug.inr.store import atomic_write_bytes
+
+
+def cell_of(kind: str, run: dict) -> tuple[str, str]:
+    """(row, column) of a run in its experiment's table."""
+    if kind == "overfitting":
+        return f"{run['views']} view(s)", run["model"]
+    if kind == "views-vs-data":
+        return f"{run['fraction']:g} of the objects", f"{run['model']}, {run['views']} view(s), {run['variant']}"
+    return run["variant"], run["model"]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def fmt(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.1f} ± {std:.1f} (n={len(values)})"
+
+
+def collect(results: dict, metric: str = "test_acc") -> tuple[dict, dict]:
+    """``{(row, col): [percent per seed]}`` for weight-space runs, ``{model: [...]}`` for pixel baselines."""
+    kind = results["config"]["kind"]
+    cells, pixels = defaultdict(list), defaultdict(list)
+    for run in results["runs"].values():
+        value = 100 * run["best"][metric]
+        if run["model"].startswith("pixel-"):
+            pixels[run["model"]].append(value)
+        else:
+            cells[cell_of(kind, run)].append(value)
+    return cells, pixels
+
+
+def md_table(cells: dict) -> list[str]:
+    rows = list(dict.fromkeys(r for r, _ in cells))
+    cols = list(dict.fromkeys(c for _, c in cells))
+    lines = ["| " + " | ".join(["", *map(escape, cols)]) + " |", "|" + "---|" * (len(cols) + 1)]
+    for row in rows:
+        values = [fmt(cells[row, c]) if (row, c) in cells else "" for c in cols]
+        lines.append("| " + " | ".join([escape(row), *values]) + " |")
+    return lines
+
+
+def table_markdown(results: dict) -> str:
+    cfg = results["config"]
+    metric = "linear-probe test accuracy" if cfg["kind"] == "contrastive" else "test accuracy"
+    cells, pixels = collect(results)
+    lines = [
+        f"### {cfg['name']} ({cfg['preset']}): {metric} at the best validation epoch, %, mean ± std over seeds",
+        "",
+    ]
+    lines += md_table(cells)
+    if cfg["kind"] == "overfitting":
+        lines += ["", "Training accuracy at the same epoch (a fixed subset of the unaugmented training INRs):", ""]
+        lines += md_table(collect(results, "train_acc")[0])
+    if pixels:
+        listed = ", ".join(f"{m} {fmt(v)}" for m, v in pixels.items())
+        lines += ["", f"Pixel baselines on the raw images of the same objects and splits: {listed}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    kind = results["config"]["kind"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    if kind == "overfitting":
+        curves = defaultdict(list)
+        for run in results["runs"].values():
+            if not run["model"].startswith("pixel-"):
+                curves[run["model"], run["views"]].append(run["history"])
+        for (model, views), histories in curves.items():
+            for metric, style in (("train_acc", "--"), ("test_acc", "-")):
+                per_epoch = list(zip(*[[100 * h[metric] for h in hist] for hist in histories]))
+                ax.plot(
+                    [statistics.fmean(v) for v in per_epoch], style, label=f"{model}, {views} view(s), {metric[:-4]}"
+                )
+        ax.set_xlabel("epoch")
+    elif kind == "views-vs-data":
+        cells, _ = collect(results)
+        lines = defaultdict(dict)
+        for (row, col), values in cells.items():
+            lines[col][float(row.split()[0])] = mean_std(values)
+        for col, points in lines.items():
+            xs = sorted(points)
+            ax.errorbar(xs, [points[x][0] for x in xs], [points[x][1] for x in xs], marker="o", capsize=3, label=col)
+        ax.set_xscale("log")
+        ax.set_xlabel("fraction of the training objects")
+    else:
+        cells, _ = collect(results)
+        rows = list(dict.fromkeys(r for r, _ in cells))
+        cols = list(dict.fromkeys(c for _, c in cells))
+        height = 0.8 / len(cols)
+        for j, col in enumerate(cols):
+            stats = [mean_std(cells[r, col]) if (r, col) in cells else (0.0, 0.0) for r in rows]
+            ax.barh(
+                [i + j * height for i in range(len(rows))],
+                [m for m, _ in stats],
+                height,
+                xerr=[s for _, s in stats],
+                label=col,
+            )
+        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(rows))], rows, fontsize=8)
+        ax.invert_yaxis()
+    _, pixels = collect(results)
+    for model, values in pixels.items():
+        line = ax.axhline if kind in ("overfitting", "views-vs-data") else ax.axvline
+        line(statistics.fmean(values), color="gray", linestyle=":", label=f"{model} (pixels)")
+    ax.set_title(f"{results['config']['name']} ({results['config']['preset']})")
+    (ax.set_ylabel if kind in ("overfitting", "views-vs-data") else ax.set_xlabel)("test accuracy, %")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict], path: Path, title: str) -> None:
+    """Train / val / test accuracy per epoch of one run."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for metric in ("train_acc", "val_acc", "test_acc"):
+        if history and metric in history[0]:
+            ax.plot([100 * h[metric] for h in history], label=metric[:-4])
+    ax.set(xlabel="epoch", ylabel="accuracy, %", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(results: dict, out: Path) -> str:
+    """Write ``table.md`` and ``<name>.png`` into ``out``; returns the table."""
+    table = table_markdown(results)
+    atomic_write_bytes(out / "table.md", table.encode())
+    plot(results, out / f"{results['config']['name']}.png")
+    return table

@@ -1,0 +1,196 @@
+"""Run an experiment: build (or reuse) its INR dataset, train every run, write results, a table and plots.
+
+Each run (model x variant x views x data fraction x seed) is recorded in ``results.json`` as soon as it ends,
+and checkpointed every epoch while it trains, so an interrupted experiment resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from weightaug.augment import build_augmentation
+from weightaug.experiments.config import ExperimentConfig, augment_of, load_config
+from weightaug.inr.build import SplitConfig, build_dataset
+from weightaug.inr.fit import FitConfig
+from weightaug.inr.sources import load_source
+from weightaug.inr.store import INRDataset, INRSplit, atomic_write_bytes
+from weightaug.models import build_model
+from weightaug.train import (
+    Contrastive,
+    INRClassification,
+    PixelClassification,
+    Splits,
+    TrainConfig,
+    pixel_model,
+    train,
+)
+from weightaug.weights import NetworkSpec
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of an experiment."""
+
+    model: str
+    variant: str = "none"
+    views: int = 1
+    fraction: float = 1.0
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}"
+
+    @property
+    def is_pixel(self) -> bool:
+        return self.model.startswith("pixel-")
+
+
+def plan_runs(cfg: ExperimentConfig) -> list[Run]:
+    """Every run the experiment needs, pixel baselines last."""
+    runs = [
+        Run(model, variant, views, fraction, seed)
+        for model in cfg.models
+        for variant in cfg.variants
+        for views in cfg.view_list
+        for fraction in cfg.train_fractions
+        for seed in cfg.seeds
+    ]
+    return runs + [Run(m, "none", 1, 1.0, s) for m in cfg.pixel_models for s in cfg.seeds]
+
+
+def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
+    """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
+    resumed if interrupted, shared by every experiment with the same data settings."""
+    data_keys = ("source", "init", "fit_steps", "train_size", "val_size", "test_size", "fitted_views")
+    digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in data_keys]).encode()).hexdigest()[:8]
+    root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
+    source = load_source(cfg.source, cfg.data_dir)
+    spec = NetworkSpec(out_dim=source.shape[0])
+    fit = FitConfig(steps=cfg.fit_steps, init=cfg.init)
+    splits = SplitConfig(
+        train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
+    )
+    with _bar(progress) as bar:
+        task = bar.add_task(f"fitting INRs into {root}", total=None)
+        build_dataset(root, source, spec, fit, splits, progress=lambda n, _psnr: bar.update(task, advance=n))
+    return INRDataset(root)
+
+
+def subset(part: INRSplit, views: int, fraction: float) -> INRSplit:
+    """The first ``views`` views of the first ``fraction`` of the split's objects (in split order)."""
+    part = part.first_views(views)
+    objects = part.object_ids[part.view_ids == 0]
+    kept = objects[: max(2, math.ceil(fraction * len(objects)))]
+    return part[torch.isin(part.object_ids, kept).nonzero().flatten()]
+
+
+def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> PixelClassification:
+    """The pixel baseline on the raw images of the dataset's objects, split as the INRs are."""
+    source = load_source(ds.manifest["source"]["name"], cfg.data_dir)
+    images, labels = {}, {}
+    for name in ("train", "val", "test"):
+        ids = ds.column(name, "object_ids")[ds.column(name, "view_ids") == 0]
+        images[name], labels[name] = source.float_images(ids), source.labels[ids]
+    model = pixel_model(run.model, source.shape, len(source.classes))
+    return PixelClassification(model, images, labels, len(source.classes), device)
+
+
+def make_task(cfg: ExperimentConfig, ds: INRDataset, data: Splits, run: Run, device: str):
+    if run.is_pixel:
+        return pixel_task(cfg, ds, run, device)
+    splits = Splits(subset(data.train, run.views, run.fraction), data.val, data.test)
+    n_classes = len(ds.manifest["source"]["classes"])
+    model = build_model(run.model, ds.spec, n_classes)
+    positives, augment = augment_of(run.variant)
+    pipeline = build_augmentation(augment, ds.spec)
+    if cfg.kind == "contrastive":
+        return Contrastive(model, splits, pipeline, positives, cfg.temperature, cfg.normalise, device)
+    return INRClassification(model, splits, pipeline, cfg.normalise, device)
+
+
+def run_experiment(
+    name: str,
+    preset: str,
+    out: str | Path | None = None,
+    data_root: str | Path = "runs/data",
+    device: str = "cpu",
+    overrides: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run (or resume) experiment ``name`` at ``preset``; returns the output folder.
+
+    The folder gets ``results.json`` (config, per-run curves and best epochs), ``table.md`` and PNG plots.
+    """
+    from weightaug.experiments.report import write_report
+
+    cfg = load_config(name, preset, overrides)  # every config error surfaces here, before any work
+    out = Path(out or Path("runs/experiments") / f"{name}-{preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = {"config": cfg.to_dict(), "runs": {}}
+    if results_path.is_file():
+        old = json.loads(results_path.read_text())
+        if old.get("config") != cfg.to_dict():
+            raise FileExistsError(f"{out} holds results of another configuration; choose another --out or delete it")
+        results = old
+    ds = ensure_dataset(cfg, data_root, device, progress)
+    data = Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
+    (out / "checkpoints").mkdir(exist_ok=True)
+    todo = [r for r in plan_runs(cfg) if r.key not in results["runs"]]
+    for run in todo:
+        torch.manual_seed(run.seed)
+        task = make_task(cfg, ds, data, run, device)
+        train_cfg = TrainConfig(
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            seed=run.seed,
+            device=device,
+        )
+        checkpoint = out / "checkpoints" / f"{hashlib.sha1(run.key.encode()).hexdigest()[:16]}.pt"
+        label = f"[{len(results['runs']) + 1}/{len(plan_runs(cfg))}] {run.model} {run.variant}"
+        result = _train_with_bar(task, train_cfg, checkpoint, label, progress)
+        results["runs"][run.key] = {**run.__dict__, **result.to_dict()}
+        atomic_write_bytes(results_path, (json.dumps(results, indent=1) + "\n").encode())
+        checkpoint.unlink(missing_ok=True)
+    write_report(results, out)
+    return out
+
+
+def _train_with_bar(task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool):
+    with _bar(progress) as bar:
+        bar_id = bar.add_task(label, total=cfg.epochs)
+        return train(
+            task,
+            cfg,
+            checkpoint,
+            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, description=f"{label} {_short(m)}"),
+        )
+
+
+def _short(metrics: dict) -> str:
+    return " ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in ("train_loss", "val_acc", "test_acc"))
+
+
+def _bar(progress: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress,
+    )

@@ -1,0 +1,21 @@
+"""Training: one loop (loop.py) for INR classification, the pixel baseline and contrastive learning."""
+
+from weightaug.train.classify import INRClassification, Splits, soft_cross_entropy
+from weightaug.train.contrastive import Contrastive, linear_probe, nt_xent
+from weightaug.train.loop import RunResult, TrainConfig, train
+from weightaug.train.pixel import PIXEL_MODELS, PixelClassification, pixel_model
+
+__all__ = [
+    "PIXEL_MODELS",
+    "Contrastive",
+    "INRClassification",
+    "PixelClassification",
+    "RunResult",
+    "Splits",
+    "TrainConfig",
+    "linear_probe",
+    "nt_xent",
+    "pixel_model",
+    "soft_cross_entropy",
+    "train",
+]

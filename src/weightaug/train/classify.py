@@ -1,0 +1,95 @@
+"""INR classification: a weight-space model on (augmented, normalised) weights, soft-target cross-entropy.
+
+Augmentations act on the raw weights (where the symmetries are exact); the model then normalises them with
+the training split's statistics (held in its state_dict). Targets are one-hot, or soft after MixUp and label smoothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn.functional import log_softmax, one_hot
+
+from weightaug.augment import Augmentation, Compose
+from weightaug.inr.store import INRSplit
+from weightaug.models import WeightSpaceModel
+from weightaug.weights import SpecMismatchError
+
+EVAL_BATCH = 1024
+
+
+def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy against probability vectors (one-hot, smoothed or mixed)."""
+    return -(targets * log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+
+
+def classification_metrics(parts: dict[str, tuple[Tensor, Tensor]]) -> dict[str, float]:
+    """``{name}_acc`` and ``{name}_loss`` for each ``name: (logits, labels)``."""
+    metrics = {}
+    for name, (logits, labels) in parts.items():
+        metrics[f"{name}_acc"] = (logits.argmax(-1) == labels).float().mean().item()
+        metrics[f"{name}_loss"] = soft_cross_entropy(logits, one_hot(labels, logits.shape[-1]).float()).item()
+    return metrics
+
+
+@dataclass
+class Splits:
+    """The train / val / test INRs of one run (``val`` may double as ``test`` for quick runs)."""
+
+    train: INRSplit
+    val: INRSplit
+    test: INRSplit
+
+    def check(self, model: WeightSpaceModel) -> None:
+        for name in ("train", "val", "test"):
+            part = getattr(self, name)
+            if len(part) == 0:
+                raise ValueError(f"the {name} split is empty; build the dataset with more objects")
+            if part.weights.spec != model.spec:
+                raise SpecMismatchError(
+                    f"{type(model).__name__} was built for INRs of spec {model.spec}, the {name} split holds {part.weights.spec}"
+                )
+
+    def to(self, device: str) -> Splits:
+        return Splits(self.train.to(device), self.val.to(device), self.test.to(device))
+
+
+class INRClassification:
+    """Training task for :func:`weightaug.train.loop.train`: classify INRs by their weights."""
+
+    def __init__(
+        self,
+        model: WeightSpaceModel,
+        splits: Splits,
+        augment: Augmentation | None = None,
+        normalise: str = "position",
+        device: str = "cpu",
+        train_eval_size: int = 2048,
+    ) -> None:
+        splits.check(model)
+        self.model = model.to(device)
+        self.splits = splits.to(device)
+        self.augment = augment or Compose([])
+        self.augment.check(model.spec)
+        self.model.fit_normaliser(self.splits.train.weights, normalise)
+        # a fixed subset of the (unaugmented) training INRs, for the train-accuracy curve
+        pick = torch.randperm(len(self.splits.train), generator=torch.Generator().manual_seed(0))[:train_eval_size]
+        self.train_eval = self.splits.train[pick.to(device)]
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[INRSplit]:
+        return self.splits.train.batches(batch_size, shuffle=True, generator=generator)
+
+    def loss(self, batch: INRSplit, generator: torch.Generator) -> Tensor:
+        targets = one_hot(batch.labels, self.model.n_classes).float()
+        weights, targets = self.augment(batch.weights, targets, generator)
+        return soft_cross_entropy(self.model(weights), targets)
+
+    def logits(self, part: INRSplit) -> Tensor:
+        return torch.cat([self.model(b.weights).float() for b in part.batches(EVAL_BATCH, False)])
+
+    def evaluate(self) -> dict[str, float]:
+        parts = {"train": self.train_eval, "val": self.splits.val, "test": self.splits.test}
+        return classification_metrics({k: (self.logits(p), p.labels) for k, p in parts.items()})

@@ -1,0 +1,171 @@
+"""The one training loop: AdamW, linear warm-up then cosine, per-epoch evaluation, checkpoints that resume.
+
+A :class:`Task` says how to draw one epoch of training batches, what a batch's loss is, and how to evaluate a
+split; the loop does the rest. All randomness of epoch ``e`` comes from ``(seed, e)`` (the batch order, the
+augmentations, and the global RNG for dropout), so a run resumed from its epoch-``e`` checkpoint computes
+exactly what the uninterrupted run computes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (the peers' recipe by default: AdamW lr 1e-3, weight decay 5e-4, batch 256)."""
+
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    grad_clip: float | None = 10.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self}")
+
+
+class Task(Protocol):
+    """What the loop needs to train one model."""
+
+    model: nn.Module
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Any]: ...
+
+    def loss(self, batch: Any, generator: torch.Generator) -> Tensor: ...
+
+    def evaluate(self) -> dict[str, float]:
+        """Metrics after an epoch, e.g. ``{"val_acc": ..., "test_acc": ...}``; ``val_acc`` selects the best epoch."""
+        ...
+
+
+@dataclass
+class RunResult:
+    """Per-epoch curves and the epoch the validation metric chose."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+
+    @property
+    def best(self) -> dict[str, float]:
+        return self.history[self.best_epoch] if self.history else {}
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "best": self.best}
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """The learning-rate factor: linear from 0 over ``warmup`` steps, then cosine to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+
+def autocast(device: str):
+    """bfloat16 autocast on CUDA (mixed precision), nothing on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if torch.device(device).type == "cuda" else nullcontext()
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def train(
+    task: Task,
+    cfg: TrainConfig,
+    checkpoint: str | Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[float], None] | None = None,
+    stop_after: int | None = None,
+) -> RunResult:
+    """Train ``task.model`` for ``cfg.epochs`` epochs (resuming from ``checkpoint`` if it exists there).
+
+    ``on_step(loss)`` runs after each step and ``on_epoch(epoch, metrics)`` after each epoch (progress bars);
+    ``stop_after`` ends the run after that many epochs in total, as if it were killed (for resume tests).
+    """
+    model = task.model
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = sum(1 for _ in task.batches(cfg.batch_size, epoch_generator(cfg.seed, 0)))
+    if steps_per_epoch == 0:
+        raise ValueError("the training split is empty: nothing to train on")
+    warmup, total = round(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup, total))
+    result, start = RunResult(), 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.is_file():
+        state = torch.load(path, map_location=cfg.device, weights_only=False)
+        if state["config"] != asdict(cfg):
+            raise ValueError(
+                f"checkpoint {path} was written with another configuration; delete it or choose another output"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        result = RunResult(**state["result"])
+        start = len(result.history)
+    began = time.time() - result.seconds
+    for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
+        gen = epoch_generator(cfg.seed, epoch)
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        model.train()
+        losses = []
+        for batch in task.batches(cfg.batch_size, gen):
+            with autocast(cfg.device):
+                loss = task.loss(batch, gen)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            if on_step is not None:
+                on_step(losses[-1])
+        model.eval()
+        with torch.no_grad(), autocast(cfg.device):
+            metrics = {"epoch": epoch, "train_loss": sum(losses) / len(losses), **task.evaluate()}
+        result.history.append(metrics)
+        score = metrics.get("val_acc")  # without one, the last epoch counts
+        if score is None or result.best_epoch < 0 or score > result.best["val_acc"]:
+            result.best_epoch = epoch
+        result.seconds = time.time() - began
+        if path is not None:
+            state = {
+                "config": asdict(cfg),
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "result": asdict(result),
+            }
+            save_atomic(state, path)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+    return result

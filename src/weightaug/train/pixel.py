@@ -1,0 +1,86 @@
+"""The pixel baseline: an MLP or a small CNN trained on the raw images of the same objects and splits.
+
+Every report puts weight-space accuracy next to it, so the gap between classifying a network's weights and
+classifying its pixels stays in view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.nn.functional import one_hot
+
+from weightaug.train.classify import EVAL_BATCH, classification_metrics, soft_cross_entropy
+
+PIXEL_MODELS = ("pixel-mlp", "pixel-cnn")
+
+
+def pixel_model(name: str, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    """``pixel-mlp``: 512-256 hidden units with dropout 0.2; ``pixel-cnn``: two 3x3 conv blocks and a 128-unit head."""
+    c, h, w = shape
+    if name == "pixel-mlp":
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c * h * w, 512),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(512, 256),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(256, n_classes),
+        )
+    if name == "pixel-cnn":
+        return nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * (h // 4) * (w // 4), 128),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(128, n_classes),
+        )
+    raise ValueError(f"unknown pixel model {name!r}; choose from {', '.join(PIXEL_MODELS)}")
+
+
+class PixelClassification:
+    """Training task for :func:`weightaug.train.loop.train` on images ``(N, C, H, W)`` in [0, 1] per split."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: dict[str, Tensor],
+        labels: dict[str, Tensor],
+        n_classes: int,
+        device: str = "cpu",
+    ) -> None:
+        for name in ("train", "val", "test"):
+            if name not in images or len(images[name]) == 0:
+                raise ValueError(f"the {name} split has no images")
+        self.model = model.to(device)
+        mean, std = images["train"].mean(), images["train"].std()
+        self.images = {k: ((v - mean) / std).to(device) for k, v in images.items()}
+        self.labels = {k: v.to(device) for k, v in labels.items()}
+        self.n_classes = n_classes
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+        order = torch.randperm(len(self.labels["train"]), generator=generator)
+        return iter(order.split(batch_size))
+
+    def loss(self, index: Tensor, generator: torch.Generator) -> Tensor:
+        targets = one_hot(self.labels["train"][index], self.n_classes).float()
+        return soft_cross_entropy(self.model(self.images["train"][index]), targets)
+
+    def evaluate(self) -> dict[str, float]:
+        parts = {}
+        for name, x in self.images.items():
+            logits = torch.cat([self.model(chunk).float() for chunk in x.split(EVAL_BATCH)])
+            parts[name] = (logits, self.labels[name])
+        return classification_metrics(parts)

@@ -1,0 +1,154 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import needs_fmnist
+from weightaug.cli import main
+from weightaug.experiments import ConfigError, experiments, load_config, presets, run_experiment
+
+TINY = {  # every preset shrunk to seconds: the same code path as the real runs
+    "train_size": 40,
+    "val_size": 20,
+    "test_size": 20,
+    "fit_steps": 20,
+    "epochs": 2,
+    "batch_size": 16,
+    "seeds": [0],
+}
+TINY_MODELS = {"models": ["dwsnet"], "pixel_models": ["pixel-mlp"]}
+
+
+def tiny(name: str, preset: str) -> dict:
+    cfg = load_config(name, preset)
+    out = {**TINY, **TINY_MODELS, "views": [1, 2] if isinstance(cfg.views, list) else min(cfg.views, 2)}
+    if cfg.kind == "augmentations":
+        out["variants"] = ["none", "siren_negation", "mixup_align"]
+    if cfg.kind == "views-vs-data":
+        out["train_fractions"] = [0.5, 1.0]
+    return out
+
+
+@pytest.mark.parametrize("name", experiments())
+def test_each_experiment_runs_end_to_end_on_digits(name, tmp_path):
+    out = run_experiment(
+        name, "digits", tmp_path / name, tmp_path / "data", overrides=tiny(name, "digits"), progress=False
+    )
+    results = json.loads((out / "results.json").read_text())
+    cfg = load_config(name, "digits", tiny(name, "digits"))
+    n_runs = len(cfg.models) * len(cfg.variants) * len(cfg.view_list) * len(cfg.train_fractions) + 1
+    assert len(results["runs"]) == n_runs
+    for run in results["runs"].values():
+        assert len(run["history"]) == 2 and 0 <= run["best"]["test_acc"] <= 1
+    table = (out / "table.md").read_text()
+    assert "mean ± std" in table and "pixel-mlp" in table
+    assert (out / f"{name}.png").stat().st_size > 1000
+    assert not list((out / "checkpoints").iterdir())  # finished runs leave no checkpoint behind
+
+
+def test_an_interrupted_experiment_resumes(tmp_path):
+    overrides = tiny("augmentations", "digits")
+    out = run_experiment(
+        "augmentations", "digits", tmp_path / "a", tmp_path / "data", overrides=overrides, progress=False
+    )
+    results = json.loads((out / "results.json").read_text())
+    first = next(iter(results["runs"]))
+    kept = {first: results["runs"][first]}
+    (out / "results.json").write_text(json.dumps({**results, "runs": kept}))  # as if killed after one run
+    run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=overrides, progress=False)
+    again = json.loads((out / "results.json").read_text())
+    assert again["runs"][first] == kept[first] and again["runs"].keys() == results["runs"].keys()
+    for key, run in results["runs"].items():
+        assert again["runs"][key]["history"] == run["history"], key  # the rerun runs compute the same
+
+
+@needs_fmnist
+@pytest.mark.parametrize("preset", ["fmnist-small", "fmnist-full"])
+def test_fashion_mnist_presets_run_at_a_tiny_size(preset, tmp_path):
+    overrides = tiny("augmentations", preset)
+    out = run_experiment(
+        "augmentations", preset, tmp_path / "x", tmp_path / "data", overrides=overrides, progress=False
+    )
+    assert "pixel-mlp" in (out / "table.md").read_text()
+
+
+def test_presets_and_configs_load():
+    assert {"digits", "fmnist-small", "fmnist-full"} <= set(presets())
+    assert {"overfitting", "augmentations", "views-vs-data", "contrastive", "demo"} <= set(experiments())
+    for name in experiments():
+        for preset in presets():
+            load_config(name, preset)  # every shipped combination validates
+    full = load_config("augmentations", "fmnist-full")
+    assert "mixup_sign_align" in full.variants and full.views == 1 and full.epochs == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "preset", "overrides", "message"),
+    [
+        ("augmentations", "digits", {"epochz": 3}, "unknown key.*epochz.*valid keys"),
+        ("augmentations", "mnist-huge", {}, "unknown preset 'mnist-huge'"),
+        ("nonsense", "digits", {}, "unknown experiment 'nonsense'"),
+        ("augmentations", "digits", {"models": ["dwsnett"]}, "unknown model"),
+        ("augmentations", "digits", {"variants": ["none", "mixup_algn"]}, "mixup_algn"),
+        ("augmentations", "digits", {"seeds": []}, "must not be empty"),
+    ],
+)
+def test_config_errors_are_clear(name, preset, overrides, message):
+    with pytest.raises((ConfigError, ValueError), match=message):
+        load_config(name, preset, overrides)
+
+
+def test_bad_input_fails_before_any_training(tmp_path):
+    # an empty split: refused while planning the dataset, before fitting or training
+    with pytest.raises(ValueError, match="empty"):
+        run_experiment(
+            "augmentations",
+            "digits",
+            tmp_path / "e",
+            tmp_path / "data",
+            overrides={**tiny("augmentations", "digits"), "test_size": 0},
+            progress=False,
+        )
+    assert not (tmp_path / "e" / "results.json").exists()
+    # a dataset directory that is not a weightaug dataset
+    (tmp_path / "junk").mkdir()
+    r = CliRunner().invoke(main, ["train", str(tmp_path / "junk"), "--out", str(tmp_path / "t")])
+    assert r.exit_code == 2 and "is not a weightaug INR dataset" in r.output
+
+
+def test_demo_runs_from_the_cli_at_a_tiny_size(tmp_path):
+    settings = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]
+    args = ["demo", "--out", str(tmp_path / "demo"), "--data-root", str(tmp_path / "data"), *settings]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "none" in r.output and "mixup_align" in r.output and "pixel-mlp" in r.output
+    assert (tmp_path / "demo" / "demo.png").is_file()
+    stored = json.loads((tmp_path / "demo" / "results.json").read_text())
+    stored["runs"]["planted"] = next(iter(stored["runs"].values()))
+    (tmp_path / "demo" / "results.json").write_text(json.dumps(stored))
+    r = CliRunner().invoke(main, args)  # a second demo measures again rather than printing stored figures
+    assert r.exit_code == 0, r.output
+    assert "planted" not in json.loads((tmp_path / "demo" / "results.json").read_text())["runs"]
+
+
+def test_train_command(tmp_path, small_dataset):
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(small_dataset),
+            "--model",
+            "mlp",
+            "--augment",
+            "noise",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "t" / "results.json").read_text())
+    assert len(record["history"]) == 2 and (tmp_path / "t" / "curves.png").is_file()
