@@ -11,10 +11,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-## demo: fit a digits INR dataset with 4 views per training object, summarise it and render it
+## demo: the main job (weightaug demo): digits INRs with several views, a weight-space model without augmentation
+## and with aligned MixUp, the pixel baseline; prints the table and saves runs/demo/demo.png (about 5 minutes)
 demo: $(STAMP)
-	$(BIN)/weightaug fit --source digits --views 4 --out runs/digits
-	$(BIN)/weightaug render runs/digits --out runs/digits/reconstructions.png
+	$(BIN)/weightaug demo
 
 ## test: the test suite (Fashion-MNIST tests skip unless dataset-fashion-mnist is installed)
 test: $(STAMP)

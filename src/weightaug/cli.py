@@ -38,6 +38,7 @@ USER_ERRORS = (
     FileExistsError,
     FileNotFoundError,
     FitDivergedError,
+    FloatingPointError,
     SpecMismatchError,
     ValueError,
 )

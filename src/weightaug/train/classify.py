@@ -79,10 +79,11 @@ class INRClassification:
         pick = torch.randperm(len(self.splits.train), generator=torch.Generator().manual_seed(0))[:train_eval_size]
         self.train_eval = self.splits.train[pick.to(device)]
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[INRSplit]:
-        return self.splits.train.batches(batch_size, shuffle=True, generator=generator)
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+        return iter(torch.randperm(len(self.splits.train), generator=generator).split(batch_size))
 
-    def loss(self, batch: INRSplit, generator: torch.Generator) -> Tensor:
+    def loss(self, index: Tensor, generator: torch.Generator) -> Tensor:
+        batch = self.splits.train[index.to(self.splits.train.labels.device)]
         targets = one_hot(batch.labels, self.model.n_classes).float()
         weights, targets = self.augment(batch.weights, targets, generator)
         return soft_cross_entropy(self.model(weights), targets)

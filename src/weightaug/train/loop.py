@@ -45,9 +45,11 @@ class Task(Protocol):
 
     model: nn.Module
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Any]: ...
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+        """One epoch of training batches, as index tensors (cheap to count)."""
+        ...
 
-    def loss(self, batch: Any, generator: torch.Generator) -> Tensor: ...
+    def loss(self, batch: Tensor, generator: torch.Generator) -> Tensor: ...
 
     def evaluate(self) -> dict[str, float]:
         """Metrics after an epoch, e.g. ``{"val_acc": ..., "test_acc": ...}``; ``val_acc`` selects the best epoch."""
