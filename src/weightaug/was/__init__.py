@@ -1,0 +1,14 @@
+"""Shadow-weight training (the Weight Augmentation Strategy) for any nn.Module."""
+
+from weightaug.was.models import build_image_model
+from weightaug.was.shadow import ShadowWeights
+from weightaug.was.transforms import TRANSFORMS, TransformSpecError, UnknownTransformError, build_transform
+
+__all__ = [
+    "TRANSFORMS",
+    "ShadowWeights",
+    "TransformSpecError",
+    "UnknownTransformError",
+    "build_image_model",
+    "build_transform",
+]

@@ -1,0 +1,248 @@
+"""Random, differentiable transforms of a layer's weights: the shadow weights' T in SW = s * T(PW).
+
+A transform draws its random parameters once per resampling (:meth:`sample`, from a torch.Generator) and
+applies them (:meth:`apply`) in every forward until the next draw, so gradients reach the plain weights
+through an ordinary autograd graph. Kernel transforms treat each k x k convolution kernel as a tiny image
+and move all kernels of a layer the same way (one draw per layer, as the paper's code does), by one affine
+resampling of the whole weight tensor; the baselines (weight noise, DropConnect, random perturbation) act on
+any parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Draw = object  # whatever a transform's sample returns; apply consumes it
+
+
+class TransformSpecError(ValueError):
+    """A transform was asked to act on a parameter it is not defined for."""
+
+
+class WeightTransform:
+    """Base class: ``sample(weight, generator) -> draw`` and ``apply(weight, draw) -> shadow weight``."""
+
+    kernels_only = False  # True: needs conv kernels (C_out, C_in, k, k) with k > 1
+
+    def check(self, name: str, shape: torch.Size) -> None:
+        if self.kernels_only and (len(shape) != 4 or min(shape[-2:]) < 2):
+            raise TransformSpecError(
+                f"{type(self).__name__} transforms k x k conv kernels (k >= 2); parameter {name!r} has shape {tuple(shape)}"
+            )
+
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Draw:
+        raise NotImplementedError
+
+    def apply(self, weight: Tensor, draw: Draw) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * torch.rand((), generator=generator, dtype=torch.float64).item()
+
+
+class Identity(WeightTransform):
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Draw:
+        return None
+
+    def apply(self, weight: Tensor, draw: Draw) -> Tensor:
+        return weight
+
+
+class KernelAffine(WeightTransform):
+    """Kernels resampled at ``A p + t`` (normalised kernel coordinates, pixel centres, zero outside).
+
+    Subclasses draw ``(A, t)``; ``mode`` is ``nearest`` for exact integer moves, else ``bilinear``.
+    """
+
+    kernels_only = True
+    mode = "bilinear"
+
+    def affine(self, size: tuple[int, int], generator: torch.Generator) -> tuple[list[list[float]], list[float]]:
+        raise NotImplementedError
+
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+        a, t = self.affine(tuple(weight.shape[-2:]), generator)
+        return torch.tensor([[*a[0], t[0]], [*a[1], t[1]]], dtype=torch.float32)
+
+    def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
+        c_out, c_in, h, w = weight.shape
+        theta = draw.to(weight.device, weight.dtype).unsqueeze(0)
+        grid = F.affine_grid(theta, [1, 1, h, w], align_corners=False)
+        moved = F.grid_sample(
+            weight.reshape(1, c_out * c_in, h, w), grid, mode=self.mode, padding_mode="zeros", align_corners=False
+        )
+        return moved.view_as(weight)
+
+
+class Translate(KernelAffine):
+    """Shift kernels by up to ``fraction`` of their size per axis: rounded to whole pixels (the paper's
+    RandomAffine with nearest sampling: -1/0/+1 with probability about 0.22/0.56/0.22 on 3x3 at 0.3), or
+    sub-pixel with bilinear interpolation."""
+
+    def __init__(self, fraction: float = 0.3, subpixel: bool = False) -> None:
+        self.fraction, self.subpixel = fraction, subpixel
+        self.mode = "bilinear" if subpixel else "nearest"
+
+    def affine(self, size, generator):
+        shifts = []
+        for n in (size[1], size[0]):  # x (columns), then y (rows)
+            d = _uniform(generator, -self.fraction * n, self.fraction * n)
+            shifts.append(-2 * (d if self.subpixel else round(d)) / n)  # content moves by +d pixels
+        return [[1.0, 0.0], [0.0, 1.0]], shifts
+
+
+class Rotate(KernelAffine):
+    """Rotate kernels by an angle in +-``degrees`` (bilinear)."""
+
+    def __init__(self, degrees: float = 30.0) -> None:
+        self.degrees = degrees
+
+    def affine(self, size, generator):
+        a = math.radians(_uniform(generator, -self.degrees, self.degrees))
+        return [[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], [0.0, 0.0]
+
+
+class ResizedCrop(KernelAffine):
+    """torchvision's RandomResizedCrop on each kernel: a whole-pixel crop of area ``scale`` and aspect
+    ``ratio``, resized back to k x k (bilinear); on 3x3 at scale (0.8, 1) it is the identity about 84% of the time."""
+
+    def __init__(self, scale: Sequence[float] = (0.8, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3)) -> None:
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+
+    def affine(self, size, generator):
+        h, w = size
+        for _ in range(10):
+            area = h * w * _uniform(generator, *self.scale)
+            aspect = math.exp(_uniform(generator, math.log(self.ratio[0]), math.log(self.ratio[1])))
+            cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if 0 < cw <= w and 0 < ch <= h:
+                top = int(torch.randint(0, h - ch + 1, (), generator=generator))
+                left = int(torch.randint(0, w - cw + 1, (), generator=generator))
+                break
+        else:
+            top, left, ch, cw = 0, 0, h, w
+        centre = [(2 * left + cw) / w - 1, (2 * top + ch) / h - 1]
+        return [[cw / w, 0.0], [0.0, ch / h]], centre
+
+
+class Flip(KernelAffine):
+    """Mirror kernels horizontally (``axis`` -1) or vertically (-2) with probability ``p`` per draw."""
+
+    mode = "nearest"
+
+    def __init__(self, p: float = 0.5, axis: int = -1) -> None:
+        if axis not in (-1, -2):
+            raise ValueError(f"axis must be -1 (horizontal) or -2 (vertical), got {axis}")
+        self.p, self.axis = p, axis
+
+    def affine(self, size, generator):
+        flip = -1.0 if torch.rand((), generator=generator).item() < self.p else 1.0
+        return ([[flip, 0.0], [0.0, 1.0]] if self.axis == -1 else [[1.0, 0.0], [0.0, flip]]), [0.0, 0.0]
+
+
+class RandomChoice(WeightTransform):
+    """One of ``transforms`` per draw (the paper's code picks translate or resized crop at random)."""
+
+    def __init__(self, transforms: Sequence[WeightTransform]) -> None:
+        if not transforms:
+            raise ValueError("RandomChoice needs at least one transform")
+        self.transforms = list(transforms)
+        self.kernels_only = any(t.kernels_only for t in self.transforms)
+
+    def check(self, name: str, shape: torch.Size) -> None:
+        for t in self.transforms:
+            t.check(name, shape)
+
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Draw:
+        k = int(torch.randint(len(self.transforms), (), generator=generator))
+        return k, self.transforms[k].sample(weight, generator)
+
+    def apply(self, weight: Tensor, draw: Draw) -> Tensor:
+        k, inner = draw
+        return self.transforms[k].apply(weight, inner)
+
+
+def _noise(weight: Tensor, generator: torch.Generator) -> Tensor:
+    return torch.randn(weight.shape, generator=generator).to(weight.device, weight.dtype)
+
+
+class GaussianNoise(WeightTransform):
+    """Baseline: W + N(0, (rel_std * std(W))^2), fresh noise each draw."""
+
+    def __init__(self, rel_std: float = 0.05) -> None:
+        self.rel_std = rel_std
+
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+        return self.rel_std * weight.detach().std() * _noise(weight, generator)
+
+    def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
+        return weight + draw
+
+
+class RandomPerturbation(WeightTransform):
+    """Baseline (random weight perturbation): filter-wise noise N(0, (sigma * ||w_f|| / sqrt(n_f))^2)."""
+
+    def __init__(self, sigma: float = 0.05) -> None:
+        self.sigma = sigma
+
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+        w = weight.detach()
+        flat = w.reshape(len(w), -1) if w.dim() > 1 else w.reshape(1, -1)
+        scale = flat.norm(dim=1, keepdim=True) / math.sqrt(flat.shape[1])
+        return (self.sigma * scale * _noise(flat, generator)).view_as(w)
+
+    def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
+        return weight + draw
+
+
+class DropConnect(WeightTransform):
+    """Baseline: zero each weight with probability ``p``, scale the rest by 1 / (1 - p)."""
+
+    def __init__(self, p: float = 0.1) -> None:
+        if not 0 <= p < 1:
+            raise ValueError(f"DropConnect p must be in [0, 1), got {p}")
+        self.p = p
+
+    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+        keep = torch.rand(weight.shape, generator=generator) >= self.p
+        return keep.to(weight.device, weight.dtype) / (1 - self.p)
+
+    def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
+        return weight * draw
+
+
+TRANSFORMS = {
+    "identity": Identity,
+    "translate": Translate,
+    "translate_subpixel": lambda **kw: Translate(subpixel=True, **kw),
+    "rotate": Rotate,
+    "crop": ResizedCrop,
+    "flip": Flip,
+    "paper": lambda: RandomChoice([Translate(0.3), ResizedCrop((0.8, 1.0))]),
+    "noise": GaussianNoise,
+    "perturb": RandomPerturbation,
+    "dropconnect": DropConnect,
+}
+
+
+class UnknownTransformError(ValueError):
+    """A transform name that does not exist."""
+
+
+def build_transform(name: str | WeightTransform) -> WeightTransform:
+    """A transform by name (``translate``, ``crop``, ``paper`` = either at random, ``noise``, ...) or as given."""
+    if isinstance(name, WeightTransform):
+        return name
+    if name not in TRANSFORMS:
+        raise UnknownTransformError(f"unknown weight transform {name!r}; choose from: {', '.join(TRANSFORMS)}")
+    return TRANSFORMS[name]()

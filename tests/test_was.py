@@ -1,0 +1,131 @@
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from weightaug.was import ShadowWeights, TransformSpecError, UnknownTransformError, build_image_model, build_transform
+from weightaug.was.transforms import DropConnect, Flip, ResizedCrop, Rotate, Translate
+
+
+def model_and_input(name="small_cnn", seed=0):
+    torch.manual_seed(seed)
+    return build_image_model(name, 10, 3), torch.randn(4, 3, 16, 16)
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
+def test_plain_mode_equals_the_original_bit_for_bit(name):
+    model, x = model_and_input(name)
+    original = copy.deepcopy(model)
+    sw = ShadowWeights(model, "paper")
+    sw.mode = "plain"
+    for training in (True, False):
+        sw.train(training)
+        original.train(training)
+        assert torch.equal(sw(x), original(x))
+
+
+def test_identity_shadow_equals_the_original_bit_for_bit():
+    model, x = model_and_input()
+    original = copy.deepcopy(model).eval()
+    sw = ShadowWeights(model, "identity").eval()
+    assert sw.mode == "shadow" and torch.equal(sw(x), original(x))
+
+
+def test_gradients_reach_plain_weights_through_the_transform():
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    x = torch.randn(2, 2, 5, 5)
+    plain = conv.weight.detach().clone()
+    sw = ShadowWeights(nn.Sequential(conv), Rotate(40.0), seed=3)
+    out = sw(x)
+    out.square().sum().backward()
+    p = next(sw.parametrizations())
+    # the same function written out by hand: conv(x, s * T(W)) with the same draw
+    w = plain.clone().requires_grad_(True)
+    s = torch.ones((), requires_grad=True)
+    ref = F.conv2d(x, s * p.transform.apply(w, p.draw), conv.bias, padding=1)
+    torch.testing.assert_close(out, ref)
+    ref.square().sum().backward()
+    torch.testing.assert_close(sw.plain_weight("0").grad, w.grad)
+    torch.testing.assert_close(p.scale.grad, s.grad)
+    assert w.grad.abs().sum() > 0
+
+
+def test_mode_switch_round_trips_and_draws_stay_fixed_in_eval():
+    model, x = model_and_input()
+    sw = ShadowWeights(model, Translate(0.3))
+    sw.train()
+    sw(x)  # draws transforms
+    sw.eval()
+    shadow = sw(x)
+    with sw.mode_as("plain"):
+        plain = sw(x)
+    assert sw.mode == "shadow" and torch.equal(sw(x), shadow)  # eval keeps the draw
+    assert not torch.equal(plain, shadow)
+    sw.mode = "plain"
+    assert torch.equal(sw(x), plain)
+    with pytest.raises(ValueError, match="mode must be"):
+        sw.mode = "desire"
+
+
+def test_resampling_every_k_steps():
+    model, x = model_and_input()
+    sw = ShadowWeights(model, "noise", layers=nn.Conv2d, every=2).train()
+    draws = []
+    for _ in range(4):
+        sw(x)
+        draws.append(next(sw.parametrizations()).draw.clone())
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[1], draws[2]) and torch.equal(draws[2], draws[3])
+
+
+def test_checkpoint_resumes_the_same_shadow_sequence(tmp_path):
+    model, x = model_and_input()
+    sw = ShadowWeights(model, "paper", seed=7).train()
+    sw(x)
+    torch.save(sw.state_dict(), tmp_path / "sw.pt")
+    expected = [sw(x) for _ in range(3)]
+    fresh, _ = model_and_input(seed=1)
+    restored = ShadowWeights(fresh, "paper", seed=0).train()
+    restored.load_state_dict(torch.load(tmp_path / "sw.pt", weights_only=False))
+    for e in expected:
+        torch.testing.assert_close(restored(x), e, rtol=0, atol=0)
+
+
+def test_kernel_transforms_move_kernels_as_images():
+    w = torch.zeros(1, 1, 3, 3)
+    w[0, 0, 1, 1] = 1.0
+    g = torch.Generator().manual_seed(0)
+    t = Translate(0.3)
+    seen = set()
+    for _ in range(200):
+        out = t.apply(w, t.sample(w, g))
+        assert out.sum() == 1.0 and out.max() == 1.0  # an integer shift of one pixel at most
+        seen.add(tuple(out[0, 0].nonzero()[0].tolist()))
+    assert (1, 1) in seen and len(seen) >= 5
+    flip = Flip(p=1.0)
+    ramp = torch.arange(9.0).view(1, 1, 3, 3)
+    torch.testing.assert_close(flip.apply(ramp, flip.sample(ramp, g)), ramp.flip(-1))
+    crop = ResizedCrop((0.8, 1.0))
+    identical = sum(torch.equal(crop.apply(ramp, crop.sample(ramp, g)), ramp) for _ in range(300))
+    assert 0.7 < identical / 300 < 0.95  # about 84% identity on 3x3, as the paper's setting
+    mask = DropConnect(0.5).sample(torch.ones(1000), g)
+    assert 0.4 < (mask == 0).float().mean() < 0.6 and set(mask.unique().tolist()) <= {0.0, 2.0}
+
+
+def test_bad_input_fails_when_the_wrapper_is_built():
+    model, _ = model_and_input()
+    with pytest.raises(TransformSpecError, match=r"k x k conv kernels.*parameter '14.weight' has shape \(10, 128\)"):
+        ShadowWeights(model, "translate", layers=nn.Linear)
+    with pytest.raises(ValueError, match="no layer with a 'weight' matches 'layer9.*'"):
+        ShadowWeights(model_and_input()[0], "translate", layers=["layer9.*"])
+    with pytest.raises(UnknownTransformError, match="choose from"):
+        build_transform("twist")
+    ShadowWeights(model_and_input()[0], "noise", layers=nn.Linear)  # baselines act on any parameter
+
+
+def test_layers_by_name_pattern():
+    model, x = model_and_input("resnet18")
+    sw = ShadowWeights(model, "paper", layers=["layers.0.conv*", "layers.1.conv1"])
+    assert sw.names == ["layers.0.conv1", "layers.0.conv2", "layers.1.conv1"]
+    assert sw(x).shape == (4, 10)
