@@ -129,3 +129,20 @@ def test_layers_by_name_pattern():
     sw = ShadowWeights(model, "paper", layers=["layers.0.conv*", "layers.1.conv1"])
     assert sw.names == ["layers.0.conv1", "layers.0.conv2", "layers.1.conv1"]
     assert sw(x).shape == (4, 10)
+
+
+@pytest.mark.parametrize("shift", [(1, 0), (0, -1), (1, 1)])
+def test_desire_mode_really_cuts_flops_and_keeps_the_shadow_output(shift):
+    from weightaug.was.desire import count_flops, fix_shift, freeze_shadow
+
+    model, x = model_and_input("resnet18")
+    sw = ShadowWeights(model, "translate").eval()
+    fix_shift(sw, *shift)
+    dom = freeze_shadow(sw).eval()
+    torch.testing.assert_close(dom(x), sw(x), rtol=1e-4, atol=1e-4)
+    with sw.mode_as("plain"):
+        before = count_flops(sw, x)
+    after = count_flops(dom, x)
+    n_cut = 1 if 0 in shift else 2  # a column, or a row and a column, of every 3x3 kernel
+    assert after < before * (0.9 if n_cut == 1 else 0.8), (before, after)
+    assert not any(isinstance(m, type(sw)) for m in dom.modules())
