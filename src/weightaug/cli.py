@@ -201,12 +201,13 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.1f} INRs/s" if speed else "", style="cyan")
 
 
-def _progress() -> Progress:
+def _progress(rate: bool = True) -> Progress:
+    """A progress bar; ``rate`` adds INRs/s (fitting), training bars count epochs without it."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        _RateColumn(),
+        *([_RateColumn()] if rate else []),
         TextColumn("{task.fields[psnr]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
@@ -440,7 +441,7 @@ def train_command(
         task = INRClassification(net, splits, pipeline, normalise, device)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    with _progress() as bar:
+    with _progress(rate=False) as bar:
         bar_id = bar.add_task(f"{model} {augment}", total=epochs, psnr="")
         result = train(
             task,
@@ -519,6 +520,85 @@ def list_experiments() -> None:
     for name, preset in presets().items():
         table.add_row(name, preset.get("description", ""))
     out.print(table)
+
+
+@main.group("was")
+def was_group() -> None:
+    """Shadow-weight training (the Weight Augmentation Strategy) for image classifiers."""
+
+
+@was_group.command("train")
+@click.option("--model", default="small_cnn", show_default=True, help="small_cnn, resnet18 or resnet34.")
+@click.option("--data", "source", type=click.Choice(SOURCES), default="fashion-mnist", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option(
+    "--transform",
+    default="paper",
+    show_default=True,
+    help="A shadow transform (see `weightaug was transforms`), or none.",
+)
+@click.option("--recipe", type=click.Choice(["weak", "strong"]), default="strong", show_default=True)
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=None, help="Default: the recipe's.")
+@click.option("--train-size", type=int, default=None)
+@click.option(
+    "--val-size", type=int, default=None, help="Validation images drawn from the training set (default 5000)."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+def was_train(
+    model, source, data_dir, transform, recipe, epochs, batch_size, lr, train_size, val_size, seed, device, out
+) -> None:
+    """Train an image classifier plainly (--transform none) or with shadow weights; resumes from --out."""
+    from weightaug.experiments.report import plot_curves
+    from weightaug.inr.store import atomic_write_bytes
+    from weightaug.train import train
+    from weightaug.was.train import image_data, recipe_config, was_task
+
+    cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
+    images, labels, n_classes = image_data(source, data_dir, train_size, val_size, None, seed)
+    torch.manual_seed(seed)
+    task = was_task(model, transform, recipe, images, labels, n_classes, device, seed)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _progress(rate=False) as bar:
+        bar_id = bar.add_task(f"{model} {transform} ({recipe})", total=epochs, psnr="")
+        result = train(
+            task,
+            cfg,
+            folder / "checkpoint.pt",
+            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m['val_acc']:.3f}"),
+        )
+    record = {
+        "model": model,
+        "data": source,
+        "transform": transform,
+        "recipe": recipe,
+        "config": cfg.__dict__,
+        **result.to_dict(),
+    }
+    atomic_write_bytes(folder / "results.json", (json.dumps(record, indent=1) + "\n").encode())
+    plot_curves(result.history, folder / "curves.png", f"{model}, {transform}, {recipe} recipe")
+    best = result.best
+    shadow = f", shadow mode {100 * best['shadow_test_acc']:.2f}%" if "shadow_test_acc" in best else ""
+    stdout.print(
+        f"best epoch {result.best_epoch}: test {100 * best['test_acc']:.2f}% (plain mode){shadow}; results in {folder}"
+    )
+
+
+@was_group.command("transforms")
+def was_transforms() -> None:
+    """The shadow-weight transforms by name."""
+    from weightaug.was import TRANSFORMS, build_transform
+
+    table = Table(title="shadow-weight transforms")
+    table.add_column("name")
+    table.add_column("transform (defaults)")
+    for name in TRANSFORMS:
+        table.add_row(name, repr(build_transform(name)))
+    Console().print(table)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 VERSION = 1
-KINDS = ("overfitting", "augmentations", "views-vs-data", "contrastive")
+KINDS = ("overfitting", "augmentations", "views-vs-data", "contrastive", "was")
 
 
 class ConfigError(ValueError):
@@ -51,6 +51,7 @@ class ExperimentConfig:
     train_fractions: list[float] = field(default_factory=lambda: [1.0])
     temperature: float = 0.1
     normalise: str = "position"
+    recipes: list[str] = field(default_factory=lambda: ["strong"])  # kind "was": weak and/or strong
 
     @property
     def view_list(self) -> list[int]:
@@ -121,6 +122,9 @@ def load_config(name: str, preset: str, overrides: dict | None = None) -> Experi
     }
     if merged.get("kind") not in KINDS:
         raise ConfigError(f"{name}.toml: kind must be one of {', '.join(KINDS)}, got {merged.get('kind')!r}")
+    if (merged["kind"] == "was") != preset.startswith("was-"):
+        fitting = [p for p in known if p.startswith("was-") == (merged["kind"] == "was")]
+        raise ConfigError(f"experiment {name!r} does not run at preset {preset!r}; its presets: {', '.join(fitting)}")
     cfg = ExperimentConfig(name=name, preset=preset, **merged)
     validate(cfg)
     return cfg
@@ -132,20 +136,29 @@ def validate(cfg: ExperimentConfig) -> None:
     from weightaug.inr.sources import SOURCES
     from weightaug.models import MODELS
     from weightaug.train import PIXEL_MODELS
+    from weightaug.was import IMAGE_MODELS, build_transform
+    from weightaug.was.train import RECIPES
 
     if cfg.source not in SOURCES:
         raise ConfigError(f"source {cfg.source!r} is not one of {', '.join(SOURCES)}")
-    bad = [m for m in cfg.models if m not in MODELS] + [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
+    models = IMAGE_MODELS if cfg.kind == "was" else MODELS
+    bad = [m for m in cfg.models if m not in models] + [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
     if bad:
         raise ConfigError(
-            f"unknown model(s) {bad}; weight-space: {', '.join(MODELS)}; pixel: {', '.join(PIXEL_MODELS)}"
+            f"unknown model(s) {bad}; models: {', '.join(models)}; pixel baselines: {', '.join(PIXEL_MODELS)}"
         )
-    if not cfg.seeds or not cfg.models or not cfg.variants:
-        raise ConfigError("seeds, models and variants must not be empty")
+    if not cfg.seeds or not cfg.models or not cfg.variants or not cfg.recipes:
+        raise ConfigError("seeds, models, variants and recipes must not be empty")
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):
         raise ConfigError("views must be >= 1 and train_fractions in (0, 1]")
-    for variant in cfg.variants:
-        build_augmentation(augment_of(variant)[1])  # raises, naming the unknown augmentation
+    unknown = [r for r in cfg.recipes if r not in RECIPES]
+    if unknown:
+        raise ConfigError(f"unknown recipe(s) {unknown}; choose from {', '.join(RECIPES)}")
+    for variant in cfg.variants:  # each raises, naming an unknown transform or augmentation
+        if cfg.kind != "was":
+            build_augmentation(augment_of(variant)[1])
+        elif variant != "none":
+            build_transform(variant)
 
 
 def augment_of(variant: str) -> tuple[str, str | None]:

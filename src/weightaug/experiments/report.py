@@ -23,6 +23,8 @@ def cell_of(kind: str, run: dict) -> tuple[str, str]:
     """(row, column) of a run in its experiment's table."""
     if kind == "overfitting":
         return f"{run['views']} view(s)", run["model"]
+    if kind == "was":
+        return run["variant"], f"{run['model']}, {run['recipe']} recipe"
     if kind == "views-vs-data":
         return f"{run['fraction']:g} of the objects", f"{run['model']}, {run['views']} view(s), {run['variant']}"
     return run["variant"], run["model"]
@@ -46,6 +48,8 @@ def collect(results: dict, metric: str = "test_acc") -> tuple[dict, dict]:
     kind = results["config"]["kind"]
     cells, pixels = defaultdict(list), defaultdict(list)
     for run in results["runs"].values():
+        if metric not in run["best"]:
+            continue  # e.g. shadow accuracy of a plainly trained model
         value = 100 * run["best"][metric]
         if run["model"].startswith("pixel-"):
             pixels[run["model"]].append(value)
@@ -73,6 +77,9 @@ def table_markdown(results: dict) -> str:
         "",
     ]
     lines += md_table(cells)
+    if cfg["kind"] == "was":
+        lines += ["", "The same models evaluated in shadow mode (the last drawn shadow weights, eval() mode):", ""]
+        lines += md_table(collect(results, "shadow_test_acc")[0])
     if cfg["kind"] == "overfitting":
         lines += ["", "Training accuracy at the same epoch (a fixed subset of the unaugmented training INRs):", ""]
         lines += md_table(collect(results, "train_acc")[0])

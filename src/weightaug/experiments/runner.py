@@ -32,6 +32,7 @@ from weightaug.train import (
     pixel_model,
     train,
 )
+from weightaug.was.train import image_data, recipe_config, was_task
 from weightaug.weights import NetworkSpec
 
 console = Console(stderr=True, soft_wrap=True)
@@ -46,10 +47,12 @@ class Run:
     views: int = 1
     fraction: float = 1.0
     seed: int = 0
+    recipe: str = ""  # shadow-weight runs: weak or strong
 
     @property
     def key(self) -> str:
-        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}"
+        recipe = f"|recipe={self.recipe}" if self.recipe else ""
+        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}{recipe}"
 
     @property
     def is_pixel(self) -> bool:
@@ -58,6 +61,14 @@ class Run:
 
 def plan_runs(cfg: ExperimentConfig) -> list[Run]:
     """Every run the experiment needs, pixel baselines last."""
+    if cfg.kind == "was":
+        return [
+            Run(model, variant, seed=seed, recipe=recipe)
+            for recipe in cfg.recipes
+            for model in cfg.models
+            for variant in cfg.variants
+            for seed in cfg.seeds
+        ]
     runs = [
         Run(model, variant, views, fraction, seed)
         for model in cfg.models
@@ -106,7 +117,10 @@ def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> 
     return PixelClassification(model, images, labels, len(source.classes), device)
 
 
-def make_task(cfg: ExperimentConfig, ds: INRDataset, data: Splits, run: Run, device: str):
+def make_task(cfg: ExperimentConfig, ds: INRDataset | None, data, run: Run, device: str):
+    """The training task of one run (``data``: the INR splits, or for shadow-weight runs the images)."""
+    if cfg.kind == "was":
+        return was_task(run.model, run.variant, run.recipe, *data, device=device, seed=run.seed)
     if run.is_pixel:
         return pixel_task(cfg, ds, run, device)
     splits = Splits(subset(data.train, run.views, run.fraction), data.val, data.test)
@@ -144,23 +158,29 @@ def run_experiment(
         if old.get("config") != cfg.to_dict():
             raise FileExistsError(f"{out} holds results of another configuration; choose another --out or delete it")
         results = old
-    ds = ensure_dataset(cfg, data_root, device, progress)
-    data = Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
+    if cfg.kind == "was":
+        ds, data = None, image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size)
+    else:
+        ds = ensure_dataset(cfg, data_root, device, progress)
+        data = Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
     (out / "checkpoints").mkdir(exist_ok=True)
     todo = [r for r in plan_runs(cfg) if r.key not in results["runs"]]
     for run in todo:
         torch.manual_seed(run.seed)
         task = make_task(cfg, ds, data, run, device)
-        train_cfg = TrainConfig(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            seed=run.seed,
-            device=device,
-        )
+        if cfg.kind == "was":
+            train_cfg = recipe_config(run.recipe, cfg.epochs, cfg.batch_size, run.seed, device)
+        else:
+            train_cfg = TrainConfig(
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                weight_decay=cfg.weight_decay,
+                seed=run.seed,
+                device=device,
+            )
         checkpoint = out / "checkpoints" / f"{hashlib.sha1(run.key.encode()).hexdigest()[:16]}.pt"
-        label = f"[{len(results['runs']) + 1}/{len(plan_runs(cfg))}] {run.model} {run.variant}"
+        label = f"[{len(results['runs']) + 1}/{len(plan_runs(cfg))}] {run.model} {run.variant} {run.recipe}"
         result = _train_with_bar(task, train_cfg, checkpoint, label, progress)
         results["runs"][run.key] = {**run.__dict__, **result.to_dict()}
         atomic_write_bytes(results_path, (json.dumps(results, indent=1) + "\n").encode())

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (the peers' recipe by default: AdamW lr 1e-3, weight decay 5e-4, batch 256)."""
+    """Optimisation settings (the INR peers' recipe by default: AdamW lr 1e-3, weight decay 5e-4, batch 256)."""
 
     epochs: int = 50
     batch_size: int = 256
@@ -34,10 +34,19 @@ class TrainConfig:
     grad_clip: float | None = 10.0
     seed: int = 0
     device: str = "cpu"
+    optimizer: str = "adamw"  # or "sgd" (momentum 0.9)
+    schedule: str = "cosine"  # warm-up then cosine, or "constant"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self}")
+        if self.optimizer not in ("adamw", "sgd") or self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"optimizer must be adamw or sgd and schedule cosine or constant, got {self}")
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
 
 
 class Task(Protocol):
@@ -112,12 +121,13 @@ def train(
     ``stop_after`` ends the run after that many epochs in total, as if it were killed (for resume tests).
     """
     model = task.model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = cfg.make_optimizer(model.parameters())
     steps_per_epoch = sum(1 for _ in task.batches(cfg.batch_size, epoch_generator(cfg.seed, 0)))
     if steps_per_epoch == 0:
         raise ValueError("the training split is empty: nothing to train on")
     warmup, total = round(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup, total))
+    factor = (lambda s: warmup_cosine(s, warmup, total)) if cfg.schedule == "cosine" else (lambda s: 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     result, start = RunResult(), 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.is_file():
