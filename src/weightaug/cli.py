@@ -393,6 +393,27 @@ def _run_and_report(name: str, preset: str, out, data_root: str, device: str, se
     console.print(f"results, table and plot in {path}/ (results.json, table.md, {name}.png)")
 
 
+def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: dict):
+    """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png."""
+    from weightaug.experiments.report import plot_curves
+    from weightaug.inr.store import atomic_write_bytes
+    from weightaug.train import train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with _progress(rate=False) as bar:
+        bar_id = bar.add_task(label, total=cfg.epochs, psnr="")
+        result = train(
+            task,
+            cfg,
+            folder / "checkpoint.pt",
+            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m.get('val_acc', 0):.3f}"),
+        )
+    record = {**record, "config": cfg.__dict__, **result.to_dict()}
+    atomic_write_bytes(folder / "results.json", (json.dumps(record, indent=1) + "\n").encode())
+    plot_curves(result.history, folder / "curves.png", label)
+    return result
+
+
 @main.command("train")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--model", default="dwsnet", show_default=True, help="mlp, dwsnet, nfn, graph or transformer.")
@@ -424,10 +445,8 @@ def train_command(
 ) -> None:
     """Train one weight-space model on an INR dataset (resumes from --out/checkpoint.pt)."""
     from weightaug.augment import build_augmentation
-    from weightaug.experiments.report import plot_curves
-    from weightaug.inr.store import atomic_write_bytes
     from weightaug.models import build_model
-    from weightaug.train import Contrastive, INRClassification, Splits, train
+    from weightaug.train import Contrastive, INRClassification, Splits
 
     ds = INRDataset(dataset)
     cfg = TrainConfig(epochs, batch_size, lr, weight_decay, seed=seed, device=device)
@@ -439,30 +458,12 @@ def train_command(
         task = Contrastive(net, splits, pipeline, contrastive, normalise=normalise, device=device)
     else:
         task = INRClassification(net, splits, pipeline, normalise, device)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    with _progress(rate=False) as bar:
-        bar_id = bar.add_task(f"{model} {augment}", total=epochs, psnr="")
-        result = train(
-            task,
-            cfg,
-            folder / "checkpoint.pt",
-            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m.get('val_acc', 0):.3f}"),
-        )
-    record = {
-        "dataset": str(dataset),
-        "model": model,
-        "augment": augment,
-        "views": views,
-        "config": cfg.__dict__,
-        **result.to_dict(),
-    }
-    atomic_write_bytes(folder / "results.json", (json.dumps(record, indent=1) + "\n").encode())
-    plot_curves(result.history, folder / "curves.png", f"{model}, {augment}")
+    record = {"dataset": str(dataset), "model": model, "augment": augment, "views": views}
+    result = _train_to_folder(task, cfg, Path(out), f"{model}, {augment}", record)
     best = result.best
     stdout.print(
         f"best epoch {result.best_epoch}: val {100 * best.get('val_acc', 0):.2f}%, test {100 * best.get('test_acc', 0):.2f}% "
-        f"({result.seconds:.0f} s); results.json and curves.png in {folder}"
+        f"({result.seconds:.0f} s); results.json and curves.png in {out}"
     )
 
 
@@ -552,39 +553,18 @@ def was_train(
     model, source, data_dir, transform, recipe, epochs, batch_size, lr, train_size, val_size, seed, device, out
 ) -> None:
     """Train an image classifier plainly (--transform none) or with shadow weights; resumes from --out."""
-    from weightaug.experiments.report import plot_curves
-    from weightaug.inr.store import atomic_write_bytes
-    from weightaug.train import train
     from weightaug.was.train import image_data, recipe_config, was_task
 
     cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
     images, labels, n_classes = image_data(source, data_dir, train_size, val_size, None, seed)
     torch.manual_seed(seed)
     task = was_task(model, transform, recipe, images, labels, n_classes, device, seed)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    with _progress(rate=False) as bar:
-        bar_id = bar.add_task(f"{model} {transform} ({recipe})", total=epochs, psnr="")
-        result = train(
-            task,
-            cfg,
-            folder / "checkpoint.pt",
-            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m['val_acc']:.3f}"),
-        )
-    record = {
-        "model": model,
-        "data": source,
-        "transform": transform,
-        "recipe": recipe,
-        "config": cfg.__dict__,
-        **result.to_dict(),
-    }
-    atomic_write_bytes(folder / "results.json", (json.dumps(record, indent=1) + "\n").encode())
-    plot_curves(result.history, folder / "curves.png", f"{model}, {transform}, {recipe} recipe")
+    record = {"model": model, "data": source, "transform": transform, "recipe": recipe}
+    result = _train_to_folder(task, cfg, Path(out), f"{model}, {transform}, {recipe} recipe", record)
     best = result.best
     shadow = f", shadow mode {100 * best['shadow_test_acc']:.2f}%" if "shadow_test_acc" in best else ""
     stdout.print(
-        f"best epoch {result.best_epoch}: test {100 * best['test_acc']:.2f}% (plain mode){shadow}; results in {folder}"
+        f"best epoch {result.best_epoch}: test {100 * best['test_acc']:.2f}% (plain mode){shadow}; results in {out}"
     )
 
 
