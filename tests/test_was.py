@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightaug.was import ShadowWeights, TransformSpecError, UnknownTransformError, build_image_model, build_transform
+from weightaug.was.models import IMAGE_MODELS, SHADOW_LAYERS
 from weightaug.was.transforms import DropConnect, Flip, ResizedCrop, Rotate, Translate
 
 
@@ -14,11 +15,13 @@ def model_and_input(name="small_cnn", seed=0):
     return build_image_model(name, 10, 3), torch.randn(4, 3, 16, 16)
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
+@pytest.mark.parametrize("name", list(IMAGE_MODELS))
 def test_plain_mode_equals_the_original_bit_for_bit(name):
     model, x = model_and_input(name)
     original = copy.deepcopy(model)
-    sw = ShadowWeights(model, "paper")
+    sw = ShadowWeights(model, "paper", layers=SHADOW_LAYERS.get(name))
+    if name in SHADOW_LAYERS:  # MobileNetV2 / EfficientNet-Lite: depthwise convs only, as the paper's code
+        assert all(model.get_submodule(n).groups > 1 for n in sw.names)
     sw.mode = "plain"
     for training in (True, False):
         sw.train(training)

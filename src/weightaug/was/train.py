@@ -15,7 +15,7 @@ from torch import Tensor
 from weightaug.inr.build import SplitConfig, make_splits
 from weightaug.inr.sources import load_source
 from weightaug.train import PixelClassification, TrainConfig
-from weightaug.was.models import build_image_model
+from weightaug.was.models import SHADOW_LAYERS, build_image_model
 from weightaug.was.shadow import ShadowWeights
 from weightaug.was.transforms import build_transform
 
@@ -90,7 +90,9 @@ def was_task(
     augment = RECIPES[recipe].augment
     if transform == "none":
         return PixelClassification(model, images, labels, n_classes, device, augment)
-    layers = KERNEL_LAYERS if build_transform(transform).kernels_only else torch.nn.Conv2d
+    layers = (
+        SHADOW_LAYERS.get(model_name, KERNEL_LAYERS) if build_transform(transform).kernels_only else torch.nn.Conv2d
+    )
     sw = ShadowWeights(model, transform, layers=layers, seed=seed)
     return ShadowClassification(sw, images, labels, n_classes, device, augment)
 
