@@ -63,7 +63,21 @@ def test_cifar10_python_batches(tmp_path):
         (folder / name).write_bytes(pickle.dumps(batch))
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]}))
     src = load_source("cifar10", tmp_path)
-    assert src.images.shape == (24, 3, 32, 32) and src.n_train == 50_000 and src.classes[3] == "c3"
+    assert src.images.shape == (24, 3, 32, 32) and src.n_train == 20 and src.classes[3] == "c3"
+
+
+def test_cifar100_python_batches(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for name, n in (("train", 6), ("test", 3)):
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": list(range(n))}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"f{i}".encode() for i in range(100)]}))
+    src = load_source("cifar100", folder)
+    assert src.images.shape == (9, 3, 32, 32) and src.n_train == 6 and len(src.classes) == 100
+    with pytest.raises(DataNotFoundError, match="cifar-100-python"):
+        load_source("cifar100", tmp_path / "nowhere")
 
 
 def test_digits_is_embedded():

@@ -4,7 +4,7 @@
 - ``mnist`` / ``fashion-mnist``: the four IDX files (``.gz`` or raw), found under ``--data-dir``, a
   torchvision-style folder (``<dir>/MNIST/raw``, ``<dir>/FashionMNIST/raw``) or, for Fashion-MNIST, where
   Debian's ``dataset-fashion-mnist`` puts them (/usr/share/datasets/fashion-mnist).
-- ``cifar10``: the python batches (``cifar-10-batches-py``), RGB.
+- ``cifar10``, ``cifar100``: the python batches (``cifar-10-batches-py``, ``cifar-100-python``), RGB.
 
 Images are uint8 ``(N, C, H, W)``; objects are numbered train images first, then test images.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10")
+SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -37,6 +37,7 @@ _URLS = {
     "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
 }
 _HOW_TO_GET = {
     "mnist": "pass --data-dir to a folder holding the four MNIST IDX files, or --download where you have internet",
@@ -45,6 +46,7 @@ _HOW_TO_GET = {
         "IDX files, or --download where you have internet"
     ),
     "cifar10": "pass --data-dir to the folder holding cifar-10-batches-py (or that folder itself), or --download",
+    "cifar100": "pass --data-dir to the folder holding cifar-100-python (or that folder itself), or --download",
 }
 
 
@@ -78,8 +80,8 @@ def load_source(name: str, data_dir: str | Path | None = None, download: bool = 
         raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
     if name == "digits":
         return _load_digits()
-    if name == "cifar10":
-        return _load_cifar10(_find_cifar(data_dir, download))
+    if name in _CIFAR:
+        return _load_cifar(name, _find_cifar(name, data_dir, download))
     return _load_idx_source(name, _find_idx_dir(name, data_dir, download))
 
 
@@ -167,45 +169,71 @@ FASHION_CLASSES = (
 )
 
 
-# -- CIFAR-10 ---------------------------------------------------------------------------------------
-_CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+# -- CIFAR-10 / CIFAR-100 ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _CifarLayout:
+    folder: str  # the folder the archive unpacks to
+    archive: str
+    train: tuple[str, ...]
+    test: str
+    label_key: bytes
+    meta: tuple[str, bytes]  # file and key of the class names
 
 
-def _find_cifar(data_dir: str | Path | None, download: bool) -> Path:
+_CIFAR = {
+    "cifar10": _CifarLayout(
+        "cifar-10-batches-py",
+        "cifar-10-python.tar.gz",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        b"labels",
+        ("batches.meta", b"label_names"),
+    ),
+    "cifar100": _CifarLayout(
+        "cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", b"fine_labels", ("meta", b"fine_label_names")
+    ),
+}
+
+
+def _find_cifar(name: str, data_dir: str | Path | None, download: bool) -> Path:
+    layout = _CIFAR[name]
+    files = [*layout.train, layout.test]
     roots = [Path(data_dir)] if data_dir is not None else []
-    roots.append(Path.home() / ".cache" / "weightaug" / "cifar10")
-    candidates = [p for r in roots for p in (r, r / "cifar-10-batches-py")]
+    roots.append(Path.home() / ".cache" / "weightaug" / name)
+    candidates = [p for r in roots for p in (r, r / layout.folder)]
     for folder in candidates:
-        if all((folder / f).is_file() for f in _CIFAR_FILES):
+        if all((folder / f).is_file() for f in files):
             return folder
     if download:
         target = roots[0]
-        archive = target / "cifar-10-python.tar.gz"
-        _download(_URLS["cifar10"], archive)
+        archive = target / layout.archive
+        _download(_URLS[name], archive)
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
-        return target / "cifar-10-batches-py"
+        return target / layout.folder
     looked = "\n  ".join(str(c) for c in candidates)
     raise DataNotFoundError(
-        f"cifar10: {', '.join(_CIFAR_FILES)} were not found in:\n  {looked}\nTo get them: {_HOW_TO_GET['cifar10']}."
+        f"{name}: {', '.join(files)} were not found in:\n  {looked}\nTo get them: {_HOW_TO_GET[name]}."
     )
 
 
-def _load_cifar10(folder: Path) -> ImageSource:
-    """Read CIFAR-10's python batches (pickles: read only a copy you trust)."""
+def _load_cifar(name: str, folder: Path) -> ImageSource:
+    """Read CIFAR-10's or CIFAR-100's python batches (pickles: read only a copy you trust)."""
+    layout = _CIFAR[name]
     images, labels = [], []
-    for f in _CIFAR_FILES:
+    for f in [*layout.train, layout.test]:
         with open(folder / f, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
         images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-    meta = folder / "batches.meta"
-    classes = tuple(str(i) for i in range(10))
+        labels.append(np.asarray(batch[layout.label_key], dtype=np.int64))
+    n_train = sum(len(x) for x in images[:-1])
+    meta = folder / layout.meta[0]
+    classes = tuple(str(i) for i in range(int(max(lab.max() for lab in labels)) + 1))
     if meta.is_file():
         with open(meta, "rb") as fh:
-            classes = tuple(n.decode() for n in pickle.load(fh, encoding="bytes")[b"label_names"])
+            classes = tuple(n.decode() for n in pickle.load(fh, encoding="bytes")[layout.meta[1]])
     return ImageSource(
-        "cifar10", torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)), 50_000, classes
+        name, torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)), n_train, classes
     )
 
 
