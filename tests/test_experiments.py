@@ -163,6 +163,8 @@ def test_was_experiment_runs_end_to_end_at_a_tiny_size(tmp_path):
     assert len(results["runs"]) == 3 * 2  # variants x recipes (one seed)
     shadow = [r for r in results["runs"].values() if r["variant"] != "none"]
     assert all("shadow_test_acc" in r["best"] for r in shadow)
+    paper = [r["best"] for r in shadow if r["variant"] == "paper"]
+    assert all(0.6 < b["dom_flops_ratio"] < 0.75 and "dom_test_acc" in b for b in paper)  # a third of 3x3 cut
     table = (out / "table.md").read_text()
     assert "weak recipe" in table and "strong recipe" in table and "shadow mode" in table
     with pytest.raises(ConfigError, match="does not run at preset 'digits'"):

@@ -563,6 +563,10 @@ def was_train(
     result = _train_to_folder(task, cfg, Path(out), f"{model}, {transform}, {recipe} recipe", record)
     best = result.best
     shadow = f", shadow mode {100 * best['shadow_test_acc']:.2f}%" if "shadow_test_acc" in best else ""
+    if "dom_test_acc" in best:
+        shadow += (
+            f", desire-oriented {100 * best['dom_test_acc']:.2f}% at {100 * best['dom_flops_ratio']:.1f}% of the FLOPs"
+        )
     stdout.print(
         f"best epoch {result.best_epoch}: test {100 * best['test_acc']:.2f}% (plain mode){shadow}; results in {out}"
     )

@@ -80,6 +80,12 @@ def table_markdown(results: dict) -> str:
     if cfg["kind"] == "was":
         lines += ["", "The same models evaluated in shadow mode (the last drawn shadow weights, eval() mode):", ""]
         lines += md_table(collect(results, "shadow_test_acc")[0])
+        dom, _ = collect(results, "dom_test_acc")
+        if dom:
+            ratios = [r["best"]["dom_flops_ratio"] for r in results["runs"].values() if "dom_flops_ratio" in r["best"]]
+            lines += ["", f"Desire-oriented models (every kernel shifted one pixel, the emptied column cut): "
+                      f"{100 * statistics.fmean(ratios):.1f}% of the plain model's FLOPs; test accuracy:", ""]  # fmt: skip
+            lines += md_table(dom)
     if cfg["kind"] == "overfitting":
         lines += ["", "Training accuracy at the same epoch (a fixed subset of the unaugmented training INRs):", ""]
         lines += md_table(collect(results, "train_acc")[0])

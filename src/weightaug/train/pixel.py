@@ -98,9 +98,11 @@ class PixelClassification:
             x = crop_and_flip(x, generator)
         return soft_cross_entropy(self.model(x), targets)
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        """Metrics of ``model`` (default: the one training) on every split."""
+        model = model or self.model
         parts = {}
         for name, x in self.images.items():
-            logits = torch.cat([self.model(chunk).float() for chunk in x.split(EVAL_BATCH)])
+            logits = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)])
             parts[name] = (logits, self.labels[name])
         return classification_metrics(parts)

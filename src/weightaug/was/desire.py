@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from weightaug.was.shadow import ShadowWeights
+from weightaug.was.transforms import RandomChoice, Translate, WeightTransform
 
 
 def shift_draw(dx: int, dy: int, size: tuple[int, int]) -> Tensor:
@@ -24,14 +25,43 @@ def shift_draw(dx: int, dy: int, size: tuple[int, int]) -> Tensor:
     return torch.tensor([[1.0, 0.0, -2.0 * dx / w], [0.0, 1.0, -2.0 * dy / h]])
 
 
+def _whole_pixel_translate(t: WeightTransform) -> bool:
+    return isinstance(t, Translate) and not t.subpixel
+
+
+def shiftable(transform: WeightTransform) -> bool:
+    """Whether a whole-pixel shift is among the transform's draws (``translate``, or ``paper``'s choice)."""
+    if isinstance(transform, RandomChoice):
+        return any(map(_whole_pixel_translate, transform.transforms))
+    return _whole_pixel_translate(transform)
+
+
 def fix_shift(sw: ShadowWeights, dx: int = 1, dy: int = 0) -> None:
     """Set every wrapped layer's shadow weight to the translation by (dx, dy) pixels (kept until resampled)."""
-    from weightaug.was.transforms import KernelAffine
-
     for name, p in zip(sw.names, sw.parametrizations()):
-        if not isinstance(p.transform, KernelAffine) or p.transform.mode != "nearest":
-            raise ValueError(f"a whole-pixel shift needs a nearest-mode kernel transform, {name} has {p.transform!r}")
-        p.draw = shift_draw(dx, dy, tuple(sw.plain_weight(name).shape[-2:]))
+        if not shiftable(p.transform):
+            raise ValueError(f"a whole-pixel shift needs a translate transform; {name} has {p.transform!r}")
+        draw = shift_draw(dx, dy, tuple(sw.plain_weight(name).shape[-2:]))
+        if isinstance(p.transform, RandomChoice):
+            draw = (next(k for k, t in enumerate(p.transform.transforms) if _whole_pixel_translate(t)), draw)
+        p.draw = draw
+
+
+def desire_metrics(sw: ShadowWeights, x: Tensor, evaluate, dx: int = 1, dy: int = 0) -> dict[str, float]:
+    """Accuracy and FLOPs of the desire-oriented model (every kernel shifted by (dx, dy), its emptied border
+    cut), against the plain model; ``evaluate(model) -> metrics``, ``x`` one input batch for counting FLOPs.
+    The wrapper's own draws are left as they were."""
+    saved = [p.draw for p in sw.parametrizations()]
+    try:
+        fix_shift(sw, dx, dy)
+        frozen = freeze_shadow(sw).eval()
+    finally:
+        for p, draw in zip(sw.parametrizations(), saved):
+            p.draw = draw
+    with sw.mode_as("plain"):
+        plain_flops = count_flops(sw, x)
+    metrics = {f"dom_{k}": v for k, v in evaluate(frozen).items()}
+    return metrics | {"dom_flops_ratio": count_flops(frozen, x) / plain_flops}
 
 
 class TrimmedConv2d(nn.Module):

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from weightaug.inr.build import SplitConfig, make_splits
 from weightaug.inr.sources import load_source
 from weightaug.train import PixelClassification, TrainConfig
+from weightaug.was.desire import desire_metrics, shiftable
 from weightaug.was.models import SHADOW_LAYERS, build_image_model
 from weightaug.was.shadow import ShadowWeights
 from weightaug.was.transforms import build_transform
@@ -60,16 +61,25 @@ class ShadowClassification(PixelClassification):
     def __init__(self, sw: ShadowWeights, *args, **kwargs) -> None:
         super().__init__(sw, *args, **kwargs)
         self.sw = sw
+        self.desire = shiftable(sw.transform) and all(
+            isinstance(sw.model.get_submodule(n), nn.Conv2d) for n in sw.names
+        )
 
     def loss(self, index: Tensor, generator: torch.Generator) -> Tensor:
         with self.sw.mode_as("shadow"):
             return super().loss(index, generator)
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, model=None) -> dict[str, float]:
+        """Plain mode (selects the epoch), shadow mode, and for translating transforms the desire-oriented model
+        (every kernel shifted one pixel, its emptied column cut) with its FLOPs relative to the plain model."""
+        if model is not None:
+            return super().evaluate(model)
         with self.sw.mode_as("plain"):
             metrics = super().evaluate()
         with self.sw.mode_as("shadow"):
             metrics |= {f"shadow_{k}": v for k, v in super().evaluate().items()}
+        if self.desire:
+            metrics |= desire_metrics(self.sw, self.images["test"][:1], super().evaluate)
         return metrics
 
 
@@ -90,9 +100,7 @@ def was_task(
     augment = RECIPES[recipe].augment
     if transform == "none":
         return PixelClassification(model, images, labels, n_classes, device, augment)
-    layers = (
-        SHADOW_LAYERS.get(model_name, KERNEL_LAYERS) if build_transform(transform).kernels_only else torch.nn.Conv2d
-    )
+    layers = SHADOW_LAYERS.get(model_name, KERNEL_LAYERS) if build_transform(transform).kernels_only else nn.Conv2d
     sw = ShadowWeights(model, transform, layers=layers, seed=seed)
     return ShadowClassification(sw, images, labels, n_classes, device, augment)
 
