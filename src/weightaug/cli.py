@@ -380,6 +380,19 @@ def _setting(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def _experiment_options(f):
+    """--data-root, --device and --set, shared by demo and experiment."""
+    f = click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        callback=lambda _c, _p, v: dict(map(_setting, v)),
+        help="key=value over the config, e.g. --set epochs=5 (TOML values).",
+    )(f)
+    f = click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")(f)
+    return click.option("--data-root", type=click.Path(file_okay=False), default="runs/data", show_default=True)(f)
+
+
 def _run_and_report(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
     from weightaug.experiments import load_config, run_experiment
 
@@ -469,15 +482,7 @@ def train_command(
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False), default="runs/data", show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
-@click.option(
-    "--set",
-    "settings",
-    multiple=True,
-    callback=lambda _c, _p, v: dict(map(_setting, v)),
-    help="key=value over the demo config.",
-)
+@_experiment_options
 def demo(out: str, data_root: str, device: str, settings: dict) -> None:
     """The main job: digits INRs with several views, a weight-space model without augmentation and with
     aligned MixUp, the pixel baseline next to it; prints the table and saves a plot (every figure measured now)."""
@@ -488,15 +493,7 @@ def demo(out: str, data_root: str, device: str, settings: dict) -> None:
 @click.argument("name")
 @click.option("--preset", default="digits", show_default=True, help="digits, fmnist-small or fmnist-full.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Default runs/experiments/NAME-PRESET.")
-@click.option("--data-root", type=click.Path(file_okay=False), default="runs/data", show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
-@click.option(
-    "--set",
-    "settings",
-    multiple=True,
-    callback=lambda _c, _p, v: dict(map(_setting, v)),
-    help="key=value over the config, e.g. --set epochs=5.",
-)
+@_experiment_options
 @click.option("--fresh", is_flag=True, help="Discard earlier results in --out instead of resuming.")
 def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
     """Run (or resume) one of the paper's experiments; `weightaug experiments` lists them."""
