@@ -62,12 +62,12 @@ class Run:
 def plan_runs(cfg: ExperimentConfig) -> list[Run]:
     """Every run the experiment needs, pixel baselines last."""
     if cfg.kind == "was":
-        return [
+        return [  # seed-major: an interrupted experiment still holds whole comparisons
             Run(model, variant, seed=seed, recipe=recipe)
+            for seed in cfg.seeds
             for recipe in cfg.recipes
             for model in cfg.models
             for variant in cfg.variants
-            for seed in cfg.seeds
         ]
     runs = [
         Run(model, variant, views, fraction, seed)

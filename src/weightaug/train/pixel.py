@@ -77,6 +77,7 @@ class PixelClassification:
         n_classes: int,
         device: str = "cpu",
         augment: bool = False,
+        train_eval_size: int = 2048,
     ) -> None:
         for name in ("train", "val", "test"):
             if name not in images or len(images[name]) == 0:
@@ -86,6 +87,17 @@ class PixelClassification:
         self.images = {k: ((v - mean) / std).to(device) for k, v in images.items()}
         self.labels = {k: v.to(device) for k, v in labels.items()}
         self.n_classes, self.augment = n_classes, augment
+        pick = torch.randperm(len(self.labels["train"]), generator=torch.Generator().manual_seed(0))[:train_eval_size]
+        self.eval_images = {
+            "train": self.images["train"][pick.to(device)],
+            "val": self.images["val"],
+            "test": self.images["test"],
+        }
+        self.eval_labels = {
+            "train": self.labels["train"][pick.to(device)],
+            "val": self.labels["val"],
+            "test": self.labels["test"],
+        }
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
         order = torch.randperm(len(self.labels["train"]), generator=generator)
@@ -102,7 +114,7 @@ class PixelClassification:
         """Metrics of ``model`` (default: the one training) on every split."""
         model = model or self.model
         parts = {}
-        for name, x in self.images.items():
+        for name, x in self.eval_images.items():  # train: a fixed subset, for the curve
             logits = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)])
-            parts[name] = (logits, self.labels[name])
+            parts[name] = (logits, self.eval_labels[name])
         return classification_metrics(parts)
