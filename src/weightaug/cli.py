@@ -369,7 +369,7 @@ def augmentations() -> None:
 
 def _setting(text: str) -> tuple[str, object]:
     """``key=value`` with a TOML value (``epochs=5``, ``models=["dwsnet"]``); bare words are strings."""
-    import tomllib
+    from weightaug.experiments.config import tomllib  # tomli on Python 3.10
 
     key, sep, value = text.partition("=")
     if not sep:

@@ -16,6 +16,7 @@ from torch.nn.functional import log_softmax, one_hot
 from weightaug.augment import Augmentation, Compose
 from weightaug.inr.store import INRSplit
 from weightaug.models import WeightSpaceModel
+from weightaug.train.loop import fixed_subset
 from weightaug.weights import SpecMismatchError
 
 EVAL_BATCH = 1024
@@ -76,8 +77,7 @@ class INRClassification:
         self.augment.check(model.spec)
         self.model.fit_normaliser(self.splits.train.weights, normalise)
         # a fixed subset of the (unaugmented) training INRs, for the train-accuracy curve
-        pick = torch.randperm(len(self.splits.train), generator=torch.Generator().manual_seed(0))[:train_eval_size]
-        self.train_eval = self.splits.train[pick.to(device)]
+        self.train_eval = self.splits.train[fixed_subset(len(self.splits.train), train_eval_size, device)]
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
         return iter(torch.randperm(len(self.splits.train), generator=generator).split(batch_size))

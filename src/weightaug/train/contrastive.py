@@ -18,6 +18,7 @@ from weightaug.inr.store import INRSplit
 from weightaug.models import WeightSpaceModel
 from weightaug.models.base import mlp
 from weightaug.train.classify import EVAL_BATCH, Splits
+from weightaug.train.loop import fixed_subset
 
 POSITIVES = ("augment", "views")
 
@@ -79,8 +80,7 @@ class Contrastive:
         self.views = view_table(self.splits.train).to(device)
         if positives == "views" and self.views.shape[1] < 2:
             raise ValueError("view positives need at least 2 views per training object; build with --views 2 or more")
-        pick = torch.randperm(len(self.splits.train), generator=torch.Generator().manual_seed(0))[:probe_size]
-        self.probe_train = self.splits.train[pick.to(device)]
+        self.probe_train = self.splits.train[fixed_subset(len(self.splits.train), probe_size, device)]
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
         """Batches of objects (rows of the view table); a batch needs 2 objects for negatives."""

@@ -81,6 +81,11 @@ class RunResult:
         return {**asdict(self), "best": self.best}
 
 
+def fixed_subset(n: int, size: int, device: str | torch.device = "cpu") -> Tensor:
+    """``size`` of ``n`` indices, the same in every run (for per-epoch curves on part of the training split)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].to(device)
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 

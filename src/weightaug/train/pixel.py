@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn.functional import one_hot
 
 from weightaug.train.classify import EVAL_BATCH, classification_metrics, soft_cross_entropy
+from weightaug.train.loop import fixed_subset
 
 PIXEL_MODELS = ("pixel-mlp", "pixel-cnn")
 
@@ -87,14 +88,14 @@ class PixelClassification:
         self.images = {k: ((v - mean) / std).to(device) for k, v in images.items()}
         self.labels = {k: v.to(device) for k, v in labels.items()}
         self.n_classes, self.augment = n_classes, augment
-        pick = torch.randperm(len(self.labels["train"]), generator=torch.Generator().manual_seed(0))[:train_eval_size]
+        pick = fixed_subset(len(self.labels["train"]), train_eval_size, device)
         self.eval_images = {
-            "train": self.images["train"][pick.to(device)],
+            "train": self.images["train"][pick],
             "val": self.images["val"],
             "test": self.images["test"],
         }
         self.eval_labels = {
-            "train": self.labels["train"][pick.to(device)],
+            "train": self.labels["train"][pick],
             "val": self.labels["val"],
             "test": self.labels["test"],
         }
