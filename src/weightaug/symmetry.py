@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from weightaug import rng
 from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch
 
 
@@ -50,7 +51,7 @@ class SignedPermutation:
         device: torch.device | str = "cpu",
     ) -> SignedPermutation:
         """Uniform permutations of every hidden layer; with ``flip_prob`` > 0 each neuron also flips its sign."""
-        perms = tuple(torch.rand(batch, n, generator=generator, device=device).argsort(dim=1) for n in spec.hidden)
+        perms = tuple(rng.rand((batch, n), generator, device).argsort(dim=1) for n in spec.hidden)
         if flip_prob <= 0:
             return cls(perms)
         return cls(perms, random_signs(spec, batch, flip_prob, generator, device))
@@ -99,9 +100,7 @@ def random_signs(
     spec: NetworkSpec, batch: int, flip_prob: float, generator: torch.Generator | None, device: torch.device | str
 ) -> tuple[Tensor, ...]:
     """Per hidden layer (B, n_h) of -1 (with probability ``flip_prob``) and +1."""
-    return tuple(
-        1.0 - 2.0 * (torch.rand(batch, n, generator=generator, device=device) < flip_prob).float() for n in spec.hidden
-    )
+    return tuple(1.0 - 2.0 * (rng.rand((batch, n), generator, device) < flip_prob).float() for n in spec.hidden)
 
 
 def permute_hidden(weights: list[Tensor], biases: list[Tensor], h: int, perm: Tensor, sign: Tensor | None) -> None:

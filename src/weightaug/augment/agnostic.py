@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from weightaug import rng
 from weightaug.augment.base import Augmentation, Sample
 from weightaug.weights import NetworkSpec, WeightBatch
 
@@ -22,7 +23,7 @@ class GaussianNoise(Augmentation):
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
         def noisy(t: Tensor) -> Tensor:
             std = t.flatten(1).std(dim=1, correction=0).view(-1, *[1] * (t.dim() - 1))
-            noise = torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
+            noise = rng.randn(t.shape, generator, t.device, t.dtype)
             return t + self.rel_std * std * noise
 
         return weights.map(noisy), targets
@@ -39,7 +40,7 @@ class Dropout(Augmentation):
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
         def dropped(t: Tensor) -> Tensor:
-            return t * (torch.rand(t.shape, generator=generator, device=t.device) >= self.rate)
+            return t * (rng.rand(t.shape, generator, t.device) >= self.rate)
 
         return weights.map(dropped), targets
 
@@ -55,7 +56,7 @@ class QuantileMask(Augmentation):
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
         flat = weights.flatten()
-        q = torch.rand(len(weights), generator=generator, device=flat.device) * self.max_quantile
+        q = rng.rand((len(weights),), generator, flat.device) * self.max_quantile
         rank = (q * flat.shape[1]).long().unsqueeze(1)  # how many of the smallest magnitudes to zero
         magnitude = flat.abs()
         threshold = magnitude.sort(dim=1).values.gather(1, rank)  # the rank-th smallest magnitude is kept

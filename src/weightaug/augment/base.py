@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from weightaug import rng
 from weightaug.weights import NetworkSpec, WeightBatch
 
 Sample = tuple[WeightBatch, Tensor | None]
@@ -71,7 +72,7 @@ class Augmentation:
         self.check(weights.spec)
         if self.p >= 1.0:
             return self.forward(weights, targets, generator)
-        chosen = torch.rand(len(weights), generator=generator, device=weights.device) < self.p
+        chosen = rng.rand((len(weights),), generator, weights.device) < self.p
         return on_subset(self.forward, chosen.nonzero().squeeze(1), weights, targets, generator)
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
@@ -129,8 +130,7 @@ class RandomChoice(Compose):
         super().__init__(transforms, p, spec)
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        probs = torch.tensor(self.weights, dtype=torch.float64, device=weights.device)
-        pick = torch.multinomial(probs, len(weights), replacement=True, generator=generator)
+        pick = rng.choice(self.weights, len(weights), generator, weights.device)
         for k, t in enumerate(self.transforms):
             weights, targets = on_subset(t, (pick == k).nonzero().squeeze(1), weights, targets, generator)
         return weights, targets

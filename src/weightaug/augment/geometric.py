@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor
 
+from weightaug import rng
 from weightaug.augment.base import Augmentation, AugmentationSpecError, Sample
 from weightaug.weights import NetworkSpec, WeightBatch
 
@@ -34,7 +35,7 @@ class CoordinateTransform(Augmentation):
 
 
 def _uniform(weights: WeightBatch, low: float, high: float, generator: torch.Generator | None, *shape) -> Tensor:
-    u = torch.rand(len(weights), *shape, generator=generator, device=weights.device, dtype=weights.dtype)
+    u = rng.rand((len(weights), *shape), generator, weights.device, weights.dtype)
     return low + (high - low) * u
 
 

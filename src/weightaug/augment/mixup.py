@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from weightaug import rng
 from weightaug.align import weight_matching
 from weightaug.augment.base import Augmentation, AugmentationSpecError, Sample, derived_seed
 from weightaug.symmetry import SignedPermutation
@@ -52,7 +53,7 @@ class MixUp(Augmentation):
             raise AugmentationSpecError(f"sign-aware aligned MixUp needs sine networks; this spec is {spec.activation}")
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        partner = torch.randperm(len(weights), generator=generator, device=weights.device)
+        partner = rng.randperm(len(weights), generator, weights.device)
         lam = beta_sample(self.alpha, len(weights), generator).to(weights.device, weights.dtype)
         return self.mix(weights, targets, partner, lam, generator)
 

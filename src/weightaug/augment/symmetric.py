@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from weightaug import rng
 from weightaug.augment.base import Augmentation, Sample
 from weightaug.symmetry import SignedPermutation, random_signs, shift_biases
 from weightaug.weights import NetworkSpec, WeightBatch
@@ -53,7 +54,7 @@ class SirenBiasShift(Augmentation):
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
         shifts = [
-            torch.randint(self.k_min, self.k_max + 1, (len(weights), n), generator=generator, device=weights.device)
+            rng.randint(self.k_min, self.k_max + 1, (len(weights), n), generator, weights.device)
             for n in weights.spec.hidden
         ]
         return shift_biases(weights, shifts), targets

@@ -21,7 +21,7 @@ from weightaug.experiments.config import ExperimentConfig, augment_of, load_conf
 from weightaug.inr.build import SplitConfig, build_dataset
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.sources import load_source
-from weightaug.inr.store import INRDataset, INRSplit, atomic_write_bytes
+from weightaug.inr.store import INRDataset, INRSplit, atomic_write_bytes, read_manifest
 from weightaug.models import build_model
 from weightaug.train import (
     Contrastive,
@@ -80,6 +80,9 @@ def plan_runs(cfg: ExperimentConfig) -> list[Run]:
     return runs + [Run(m, "none", 1, 1.0, s) for m in cfg.pixel_models for s in cfg.seeds]
 
 
+FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
+
+
 def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
     """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
     resumed if interrupted, shared by every experiment with the same data settings."""
@@ -88,13 +91,21 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
     source = load_source(cfg.source, cfg.data_dir)
     spec = NetworkSpec(out_dim=source.shape[0])
-    fit = FitConfig(steps=cfg.fit_steps, init=cfg.init)
+    chunk = FIT_CHUNK[torch.device(device).type]
+    if (root / "manifest.json").is_file():
+        old = read_manifest(root)
+        if old["complete"]:
+            return INRDataset(root)
+        chunk = old["fit"]["chunk_size"]  # resume with the chunking the fit began with, on any device
+    fit = FitConfig(steps=cfg.fit_steps, init=cfg.init, chunk_size=chunk)
     splits = SplitConfig(
         train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
     )
     with _bar(progress) as bar:
         task = bar.add_task(f"fitting INRs into {root}", total=None)
-        build_dataset(root, source, spec, fit, splits, progress=lambda n, _psnr: bar.update(task, advance=n))
+        build_dataset(
+            root, source, spec, fit, splits, device=device, progress=lambda n, _p: bar.update(task, advance=n)
+        )
     return INRDataset(root)
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy, normalize
 
+from weightaug import rng
 from weightaug.augment import Augmentation, Compose
 from weightaug.inr.store import INRSplit
 from weightaug.models import WeightSpaceModel
@@ -90,10 +91,10 @@ class Contrastive:
     def loss(self, objects: Tensor, generator: torch.Generator) -> Tensor:
         rows = self.views[objects.to(self.views.device)]
         n, v = rows.shape
-        first = torch.randint(v, (n,), generator=generator).to(rows.device)
+        first = rng.randint(0, v, (n,), generator, rows.device)
         second = first
         if self.positives == "views":  # another view of the same object
-            second = (first + torch.randint(1, v, (n,), generator=generator).to(rows.device)) % v
+            second = (first + rng.randint(1, v, (n,), generator, rows.device)) % v
         a = self.splits.train.weights[rows.gather(1, first[:, None]).squeeze(1)]
         b = self.splits.train.weights[rows.gather(1, second[:, None]).squeeze(1)]
         a, _ = self.augment(a, None, generator)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import one_hot
 
+from weightaug import rng
 from weightaug.train.classify import EVAL_BATCH, classification_metrics, soft_cross_entropy
 from weightaug.train.loop import fixed_subset
 
@@ -57,8 +58,8 @@ def crop_and_flip(images: Tensor, generator: torch.Generator, pad: int | None = 
     b, _, h, w = images.shape
     pad = max(1, h // 8) if pad is None else pad
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
-    dy, dx = torch.randint(0, 2 * pad + 1, (2, b), generator=generator).to(images.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+    dy, dx = rng.randint(0, 2 * pad + 1, (2, b), generator, images.device)
+    flip = rng.rand((b,), generator, images.device) < 0.5
     rows = dy[:, None] + torch.arange(h, device=images.device)
     cols = dx[:, None] + torch.arange(w, device=images.device)
     cols = torch.where(flip[:, None], cols.flip(1), cols)

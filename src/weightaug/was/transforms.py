@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from weightaug import rng
+
 Draw = object  # whatever a transform's sample returns; apply consumes it
 
 
@@ -173,7 +175,7 @@ class RandomChoice(WeightTransform):
 
 
 def _noise(weight: Tensor, generator: torch.Generator) -> Tensor:
-    return torch.randn(weight.shape, generator=generator).to(weight.device, weight.dtype)
+    return rng.randn(weight.shape, generator, weight.device).to(weight.dtype)
 
 
 class GaussianNoise(WeightTransform):
@@ -214,8 +216,8 @@ class DropConnect(WeightTransform):
         self.p = p
 
     def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
-        keep = torch.rand(weight.shape, generator=generator) >= self.p
-        return keep.to(weight.device, weight.dtype) / (1 - self.p)
+        keep = rng.rand(weight.shape, generator, weight.device) >= self.p
+        return keep.to(weight.dtype) / (1 - self.p)
 
     def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
         return weight * draw
