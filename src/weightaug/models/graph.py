@@ -7,6 +7,11 @@ neurons, kept block by block as ``(B, n_{l+1}, n_l, d_edge)`` (a quarter of the 
 2-32-32-1 network). Every node attends to every node; an edge adds a per-head bias to the logit of its two end
 nodes and its attention-weighted features to their messages, with separate projections for the forward
 (a neuron reading its inputs) and backward (reading its outputs) direction. Edges are updated from their ends.
+
+Edges enter attention without a LayerNorm: the first edge features are an affine map of one scalar weight, and
+normalising them over the feature axis keeps little more than the weight's sign (the model then barely sees its
+weights: swapping them between networks moved the embedding by 1%, against 8% for the biases). The readout pools
+the nodes and each layer's edges, so the weights also reach the head directly.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ class RelationalLayer(nn.Module):
         if d_node % heads:
             raise ValueError(f"d_node ({d_node}) must be divisible by heads ({heads})")
         self.heads, self.dh, self.widths = heads, d_node // heads, widths
-        self.norm_node, self.norm_edge = nn.LayerNorm(d_node), nn.LayerNorm(d_edge)
+        self.norm_node = nn.LayerNorm(d_node)
         self.qkv = nn.Linear(d_node, 3 * d_node)
         self.edge_bias = nn.Linear(d_edge, 2 * heads)  # forward and backward direction
         self.edge_value = nn.Linear(2 * d_edge, d_node)
@@ -38,17 +43,16 @@ class RelationalLayer(nn.Module):
     def forward(self, h: Tensor, edges: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         batch, n, _ = h.shape
         q, k, v = self.qkv(self.norm_node(h)).view(batch, n, 3, self.heads, self.dh).unbind(2)  # (B, N, H, dh)
-        normed = [self.norm_edge(e) for e in edges]
-        fwd, bwd = zip(*(self.edge_bias(e).permute(0, 3, 1, 2).chunk(2, dim=1) for e in normed))
+        fwd, bwd = zip(*(self.edge_bias(e).permute(0, 3, 1, 2).chunk(2, dim=1) for e in edges))
         attn = (torch.einsum("bihd,bjhd->bhij", q, k) / self.dh**0.5 + self.blockwise(fwd, bwd)).softmax(dim=-1)
         msg = torch.einsum("bhij,bjhd->bihd", attn, v)
         blocks = [row.split(self.widths, dim=3) for row in attn.split(self.widths, dim=2)]  # [dst][src]
         nothing = [h.new_zeros(()).expand(batch, w, self.heads, edges[0].shape[-1]) for w in self.widths]
         incoming = [nothing[0]] + [  # each neuron's attention-weighted input edges, per head
-            torch.einsum("bhij,bijc->bihc", blocks[i + 1][i], e) for i, e in enumerate(normed)
+            torch.einsum("bhij,bijc->bihc", blocks[i + 1][i], e) for i, e in enumerate(edges)
         ]
         outgoing = [  # and its attention-weighted output edges
-            torch.einsum("bhji,bijc->bjhc", blocks[i][i + 1], e) for i, e in enumerate(normed)
+            torch.einsum("bhji,bijc->bjhc", blocks[i][i + 1], e) for i, e in enumerate(edges)
         ] + [nothing[-1]]
         edge_msg = torch.cat([torch.cat(incoming, dim=1), torch.cat(outgoing, dim=1)], dim=-1)
         w_ev = self.edge_value.weight.view(self.heads, self.dh, -1)
@@ -106,7 +110,8 @@ class NeuralGraph(WeightSpaceModel):
         self.io_embedding = nn.Embedding(widths[0] + widths[-1], d_node)
         self.edge_in = nn.Linear(1, d_edge)
         self.layers = nn.ModuleList(RelationalLayer(d_node, d_edge, heads, list(widths)) for _ in range(n_layers))
-        self.readout = nn.Sequential(nn.LayerNorm(d_node), mlp([d_node, embed_dim, embed_dim], final_activation=True))
+        pooled = d_node + (len(widths) - 1) * d_edge
+        self.readout = nn.Sequential(nn.LayerNorm(pooled), mlp([pooled, embed_dim, embed_dim], final_activation=True))
 
     def graph(self, batch: WeightBatch) -> tuple[Tensor, list[Tensor]]:
         """Node features (B, N, d_node) and the edge blocks (B, n_{l+1}, n_l, d_edge) of each network."""
@@ -120,4 +125,4 @@ class NeuralGraph(WeightSpaceModel):
         h, edges = self.graph(batch)
         for layer in self.layers:
             h, edges = layer(h, edges)
-        return self.readout(h.mean(dim=1))
+        return self.readout(torch.cat([h.mean(dim=1), *(e.mean(dim=(1, 2)) for e in edges)], dim=1))
