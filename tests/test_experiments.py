@@ -62,6 +62,22 @@ def test_an_interrupted_experiment_resumes(tmp_path):
         assert again["runs"][key]["history"] == run["history"], key  # the rerun runs compute the same
 
 
+def test_an_experiment_grid_widens_and_other_settings_are_refused(tmp_path):
+    overrides = {**tiny("augmentations", "digits"), "variants": ["none"], "pixel_models": []}
+    out = run_experiment(
+        "augmentations", "digits", tmp_path / "a", tmp_path / "data", overrides=overrides, progress=False
+    )
+    first = json.loads((out / "results.json").read_text())["runs"]
+    wider = {**overrides, "variants": ["none", "siren_negation"], "seeds": [0, 1]}
+    run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=wider, progress=False)
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 4 and all(runs[k] == v for k, v in first.items())  # the old run was kept, not rerun
+    with pytest.raises(FileExistsError, match=r"other settings \(epochs\)"):
+        run_experiment(
+            "augmentations", "digits", out, tmp_path / "data", overrides={**wider, "epochs": 3}, progress=False
+        )
+
+
 @needs_fmnist
 @pytest.mark.parametrize("preset", ["fmnist-small", "fmnist-full"])
 def test_fashion_mnist_presets_run_at_a_tiny_size(preset, tmp_path):

@@ -80,6 +80,7 @@ def plan_runs(cfg: ExperimentConfig) -> list[Run]:
     return runs + [Run(m, "none", 1, 1.0, s) for m in cfg.pixel_models for s in cfg.seeds]
 
 
+GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes")  # what a run varies
 FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
 
 
@@ -156,6 +157,8 @@ def run_experiment(
     """Run (or resume) experiment ``name`` at ``preset``; returns the output folder.
 
     The folder gets ``results.json`` (config, per-run curves and best epochs), ``table.md`` and PNG plots.
+    A folder of earlier runs with the same data and training settings is resumed, and its grid widened:
+    adding seeds, models, variants or recipes runs only the new runs; the report covers every run there.
     """
     from weightaug.experiments.report import write_report
 
@@ -164,19 +167,24 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = {"config": cfg.to_dict(), "runs": {}}
-    if results_path.is_file():
+    if results_path.is_file():  # resume, or widen the grid (more seeds, models, variants) over the same settings
         old = json.loads(results_path.read_text())
-        if old.get("config") != cfg.to_dict():
-            raise FileExistsError(f"{out} holds results of another configuration; choose another --out or delete it")
-        results = old
+        keys = (set(old["config"]) | set(results["config"])) - set(GRID_KEYS)
+        differ = sorted(k for k in keys if old["config"].get(k) != results["config"].get(k))
+        if differ:
+            raise FileExistsError(
+                f"{out} holds results with other settings ({', '.join(differ)}); choose another --out or delete it"
+            )
+        results["runs"] = old["runs"]
     if cfg.kind == "was":
         ds, data = None, image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size)
     else:
         ds = ensure_dataset(cfg, data_root, device, progress)
         data = Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
     (out / "checkpoints").mkdir(exist_ok=True)
-    todo = [r for r in plan_runs(cfg) if r.key not in results["runs"]]
-    for run in todo:
+    plan = plan_runs(cfg)
+    todo = [r for r in plan if r.key not in results["runs"]]
+    for number, run in enumerate(todo, start=len(plan) - len(todo) + 1):
         torch.manual_seed(run.seed)
         task = make_task(cfg, ds, data, run, device)
         if cfg.kind == "was":
@@ -191,7 +199,7 @@ def run_experiment(
                 device=device,
             )
         checkpoint = out / "checkpoints" / f"{hashlib.sha1(run.key.encode()).hexdigest()[:16]}.pt"
-        label = f"[{len(results['runs']) + 1}/{len(plan_runs(cfg))}] {run.model} {run.variant} {run.recipe}"
+        label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
         result = _train_with_bar(task, train_cfg, checkpoint, label, progress)
         results["runs"][run.key] = {**run.__dict__, **result.to_dict()}
         atomic_write_bytes(results_path, (json.dumps(results, indent=1) + "\n").encode())
