@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from weightaug.inr.store import atomic_write_bytes
 
@@ -110,6 +111,7 @@ def plot(results: dict, path: Path) -> None:
                     [statistics.fmean(v) for v in per_epoch], style, label=f"{model}, {views} view(s), {metric[:-4]}"
                 )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     elif kind == "views-vs-data":
         cells, _ = collect(results)
         lines = defaultdict(dict)
@@ -141,7 +143,8 @@ def plot(results: dict, path: Path) -> None:
         line = ax.axhline if kind in ("overfitting", "views-vs-data") else ax.axvline
         line(statistics.fmean(values), color="gray", linestyle=":", label=f"{model} (pixels)")
     ax.set_title(f"{results['config']['name']} ({results['config']['preset']})")
-    (ax.set_ylabel if kind in ("overfitting", "views-vs-data") else ax.set_xlabel)("test accuracy, %")
+    metric = "accuracy, %" if kind == "overfitting" else "test accuracy, %"
+    (ax.set_ylabel if kind in ("overfitting", "views-vs-data") else ax.set_xlabel)(metric)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
