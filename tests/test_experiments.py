@@ -72,6 +72,9 @@ def test_an_experiment_grid_widens_and_other_settings_are_refused(tmp_path):
     run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=wider, progress=False)
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert len(runs) == 4 and all(runs[k] == v for k, v in first.items())  # the old run was kept, not rerun
+    reworded = {**wider, "description": "reworded", "data_dir": str(tmp_path)}  # no setting: resumes
+    run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=reworded, progress=False)
+    assert json.loads((out / "results.json").read_text())["runs"] == runs
     with pytest.raises(FileExistsError, match=r"other settings \(epochs\)"):
         run_experiment(
             "augmentations", "digits", out, tmp_path / "data", overrides={**wider, "epochs": 3}, progress=False

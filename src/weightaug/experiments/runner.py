@@ -81,6 +81,7 @@ def plan_runs(cfg: ExperimentConfig) -> list[Run]:
 
 
 GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes")  # what a run varies
+NOT_SETTINGS = ("description", "data_dir")  # may change between resumes: they change no result
 FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
 
 
@@ -169,7 +170,7 @@ def run_experiment(
     results = {"config": cfg.to_dict(), "runs": {}}
     if results_path.is_file():  # resume, or widen the grid (more seeds, models, variants) over the same settings
         old = json.loads(results_path.read_text())
-        keys = (set(old["config"]) | set(results["config"])) - set(GRID_KEYS)
+        keys = (set(old["config"]) | set(results["config"])) - set(GRID_KEYS) - set(NOT_SETTINGS)
         differ = sorted(k for k in keys if old["config"].get(k) != results["config"].get(k))
         if differ:
             raise FileExistsError(
