@@ -174,5 +174,7 @@ def test_wrong_specs_fail_at_construction():
         build_augmentation("noise,mixup_aligned")
     with pytest.raises(UnknownAugmentationError, match="rel_std"):
         build_augmentation("noise:sigma=0.1")
+    with pytest.raises(UnknownAugmentationError, match="separate parameters with ':'"):
+        build_augmentation("siren_bias:k_min=-1,k_max=1")
     with pytest.raises(ValueError, match="mode"):
         MixUp(mode="aligned")

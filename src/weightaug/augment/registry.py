@@ -71,6 +71,11 @@ def _value(text: str):
 def parse_one(item: str, spec: NetworkSpec | None = None) -> Augmentation:
     """``name`` or ``name:key=value:key=value`` -> an augmentation (checked against ``spec`` if given)."""
     name, *params = item.strip().split(":")
+    if "=" in name:
+        raise UnknownAugmentationError(
+            f"{name!r} is a parameter without an augmentation: separate parameters with ':' "
+            f"(e.g. siren_bias:k_min=-1:k_max=1); ',' separates augmentations"
+        )
     if name not in REGISTRY:
         raise UnknownAugmentationError(f"unknown augmentation {name!r}; choose from: {', '.join(REGISTRY)}")
     factory, allowed, kwargs = REGISTRY[name], _parameters(REGISTRY[name]), {}
