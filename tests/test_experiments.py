@@ -81,6 +81,48 @@ def test_an_experiment_grid_widens_and_other_settings_are_refused(tmp_path):
         )
 
 
+def test_runs_side_by_side_merge_into_the_same_results_as_one_run(tmp_path):
+    base = {**tiny("augmentations", "digits"), "pixel_models": []}
+    both = run_experiment(
+        "augmentations", "digits", tmp_path / "both", tmp_path / "data", overrides=base, progress=False
+    )
+    parts = []
+    for i, variants in enumerate([["none"], ["siren_negation", "mixup_align"]]):
+        parts.append(tmp_path / f"part{i}")
+        run_experiment(
+            "augmentations", "digits", parts[-1], tmp_path / "data", overrides={**base, "variants": variants},
+            progress=False,
+        )  # fmt: skip
+    result = CliRunner().invoke(main, ["merge", *map(str, parts), "--out", str(tmp_path / "merged")])
+    assert result.exit_code == 0, result.output
+    merged, whole = (json.loads((p / "results.json").read_text()) for p in (tmp_path / "merged", both))
+    assert merged["runs"].keys() == whole["runs"].keys()
+    for key, run in whole["runs"].items():
+        assert {**merged["runs"][key], "seconds": run["seconds"]} == run, key  # all but the wall time
+    assert merged["config"]["variants"] == ["none", "siren_negation", "mixup_align"]
+    assert (tmp_path / "merged" / "table.md").read_text() == (both / "table.md").read_text()
+    run_experiment(  # the joined folder resumes as one experiment: nothing left to run
+        "augmentations", "digits", tmp_path / "merged", tmp_path / "data", overrides=base, progress=False
+    )
+    assert json.loads((tmp_path / "merged" / "results.json").read_text())["runs"] == merged["runs"]
+
+    again = CliRunner().invoke(main, ["merge", *map(str, parts), "--out", str(tmp_path / "merged")])
+    assert again.exit_code == 2 and "already holds a results.json" in again.output
+    other = run_experiment(
+        "augmentations", "digits", tmp_path / "other", tmp_path / "data",
+        overrides={**base, "variants": ["none"], "epochs": 1}, progress=False,
+    )  # fmt: skip
+    refused = CliRunner().invoke(main, ["merge", str(parts[0]), str(other), "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "differ in epochs" in refused.output
+    rerun = json.loads((parts[0] / "results.json").read_text())
+    next(iter(rerun["runs"].values()))["best_epoch"] = -5  # the same run with another result
+    (tmp_path / "rerun").mkdir()
+    (tmp_path / "rerun" / "results.json").write_text(json.dumps(rerun))
+    clash = CliRunner().invoke(main, ["merge", str(parts[0]), str(tmp_path / "rerun"), "--out", str(tmp_path / "y")])
+    assert clash.exit_code == 2 and "other results" in clash.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # a refused merge writes nothing
+
+
 @needs_fmnist
 @pytest.mark.parametrize("preset", ["fmnist-small", "fmnist-full"])
 def test_fashion_mnist_presets_run_at_a_tiny_size(preset, tmp_path):

@@ -500,6 +500,19 @@ def experiment(name: str, preset: str, out, data_root: str, device: str, setting
     _run_and_report(name, preset, out, data_root, device, settings, fresh)
 
 
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="A new folder for the joined results.")
+def merge(folders: tuple[str, ...], out: str) -> None:
+    """Join one experiment's results from several --out folders (e.g. processes run side by side) into one
+    results.json, table and plot; the settings must agree. The joined folder resumes like any other."""
+    from weightaug.experiments import merge_results
+
+    path = merge_results(list(folders), out)
+    stdout.print((path / "table.md").read_text())
+    console.print(f"results, table and plot in {path}/")
+
+
 @main.command("experiments")
 def list_experiments() -> None:
     """The experiment configs and data presets."""

@@ -82,6 +82,14 @@ def plan_runs(cfg: ExperimentConfig) -> list[Run]:
 
 GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes")  # what a run varies
 NOT_SETTINGS = ("description", "data_dir")  # may change between resumes: they change no result
+
+
+def differing_settings(a: dict, b: dict) -> list[str]:
+    """The keys on which two experiment configs differ, other than the grid and ``NOT_SETTINGS``."""
+    keys = (set(a) | set(b)) - set(GRID_KEYS) - set(NOT_SETTINGS)
+    return sorted(k for k in keys if a.get(k) != b.get(k))
+
+
 FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
 
 
@@ -170,9 +178,7 @@ def run_experiment(
     results = {"config": cfg.to_dict(), "runs": {}}
     if results_path.is_file():  # resume, or widen the grid (more seeds, models, variants) over the same settings
         old = json.loads(results_path.read_text())
-        keys = (set(old["config"]) | set(results["config"])) - set(GRID_KEYS) - set(NOT_SETTINGS)
-        differ = sorted(k for k in keys if old["config"].get(k) != results["config"].get(k))
-        if differ:
+        if differ := differing_settings(old["config"], results["config"]):
             raise FileExistsError(
                 f"{out} holds results with other settings ({', '.join(differ)}); choose another --out or delete it"
             )
@@ -234,3 +240,39 @@ def _bar(progress: bool) -> Progress:
         console=console,
         disable=not progress,
     )
+
+
+def merge_results(folders: list[str | Path], out: str | Path) -> Path:
+    """Join one experiment's runs from several output folders (say, processes run side by side) into ``out``:
+    the union of their grids and runs, with table and plot. Their settings must agree, and so must a run that
+    more than one folder holds. ``out`` can then be resumed or widened like any experiment folder."""
+    from weightaug.experiments.report import write_report
+
+    out = Path(out)
+    if len(folders) < 2:
+        raise ValueError("give at least two experiment folders to merge")
+    if (out / "results.json").exists():
+        raise FileExistsError(f"{out} already holds a results.json; choose another --out")
+    merged: dict = {}
+    for folder in map(Path, folders):
+        path = folder / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} holds no results.json: it is not an experiment's output folder")
+        results = json.loads(path.read_text())
+        if not merged:
+            merged, first = {"config": dict(results["config"]), "runs": dict(results["runs"])}, path
+            continue
+        if differ := differing_settings(merged["config"], results["config"]):
+            raise ValueError(f"{path} and {first} differ in {', '.join(differ)}: only runs of equal settings merge")
+        for key in GRID_KEYS:
+            merged["config"][key] = list(dict.fromkeys(merged["config"].get(key, []) + results["config"].get(key, [])))
+        for key, run in results["runs"].items():
+            if merged["runs"].setdefault(key, run) != run:
+                raise ValueError(
+                    f"run {key} is in {path} and an earlier folder with other results (a rerun?); "
+                    "move one of them out of the way"
+                )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "results.json", (json.dumps(merged, indent=1) + "\n").encode())
+    write_report(merged, out)
+    return out
