@@ -409,7 +409,7 @@ def _run_and_report(name: str, preset: str, out, data_root: str, device: str, se
 def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: dict):
     """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png."""
     from weightaug.experiments.report import plot_curves
-    from weightaug.inr.store import atomic_write_bytes
+    from weightaug.experiments.runner import save_results
     from weightaug.train import train
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -422,7 +422,7 @@ def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: d
             on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m.get('val_acc', 0):.3f}"),
         )
     record = {**record, "config": cfg.__dict__, **result.to_dict()}
-    atomic_write_bytes(folder / "results.json", (json.dumps(record, indent=1) + "\n").encode())
+    save_results(record, folder / "results.json")
     plot_curves(result.history, folder / "curves.png", label)
     return result
 

@@ -209,7 +209,7 @@ def run_experiment(
         label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
         result = _train_with_bar(task, train_cfg, checkpoint, label, progress)
         results["runs"][run.key] = {**run.__dict__, **result.to_dict()}
-        atomic_write_bytes(results_path, (json.dumps(results, indent=1) + "\n").encode())
+        save_results(results, results_path)
         checkpoint.unlink(missing_ok=True)
     write_report(results, out)
     return out
@@ -253,15 +253,14 @@ def merge_results(folders: list[str | Path], out: str | Path) -> Path:
         raise ValueError("give at least two experiment folders to merge")
     if (out / "results.json").exists():
         raise FileExistsError(f"{out} already holds a results.json; choose another --out")
-    merged: dict = {}
-    for folder in map(Path, folders):
-        path = folder / "results.json"
+    paths = [Path(folder) / "results.json" for folder in folders]
+    for path in paths:
         if not path.is_file():
-            raise FileNotFoundError(f"{folder} holds no results.json: it is not an experiment's output folder")
+            raise FileNotFoundError(f"{path.parent} holds no results.json: it is not an experiment's output folder")
+    first, *rest = paths
+    merged = json.loads(first.read_text())
+    for path in rest:
         results = json.loads(path.read_text())
-        if not merged:
-            merged, first = {"config": dict(results["config"]), "runs": dict(results["runs"])}, path
-            continue
         if differ := differing_settings(merged["config"], results["config"]):
             raise ValueError(f"{path} and {first} differ in {', '.join(differ)}: only runs of equal settings merge")
         for key in GRID_KEYS:
@@ -273,6 +272,11 @@ def merge_results(folders: list[str | Path], out: str | Path) -> Path:
                     "move one of them out of the way"
                 )
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "results.json", (json.dumps(merged, indent=1) + "\n").encode())
+    save_results(merged, out / "results.json")
     write_report(merged, out)
     return out
+
+
+def save_results(results: dict, path: Path) -> None:
+    """Write a ``results.json`` (of an experiment or one training run) whole or not at all."""
+    atomic_write_bytes(path, (json.dumps(results, indent=1) + "\n").encode())
