@@ -10,28 +10,18 @@ from pathlib import Path
 import click
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fit_shard, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
 from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
 from weightaug.inr.store import DatasetError, INRDataset
 from weightaug.kernels import keep_freed_memory
+from weightaug.progress import LOG_WIDTH, console, progress_bar
 from weightaug.train.loop import TrainConfig
 from weightaug.weights import NetworkSpec, SpecMismatchError
 
-console = Console(stderr=True, soft_wrap=True)
-stdout = Console(width=None if sys.stdout.isatty() else 140)
+stdout = Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
 USER_ERRORS = (
     DataNotFoundError,
     DatasetError,
@@ -177,8 +167,8 @@ def fit(
     if dry_run:
         _dry_run(src, spec, cfg, splits, plan, device)
         return
-    with _progress() as bar:
-        task = bar.add_task("fitting", total=plan.n_items, psnr="")
+    with progress_bar(rate=True) as bar:
+        task = bar.add_task("fitting", total=plan.n_items, note="")
         totals = {"n": 0, "sum": 0.0}
 
         def update(n: int, psnr: torch.Tensor) -> None:
@@ -186,34 +176,11 @@ def fit(
                 totals["n"] += psnr.numel()
                 totals["sum"] += psnr.sum().item()
             bar.update(
-                task, advance=n, psnr=f"mean PSNR {totals['sum'] / max(totals['n'], 1):.1f} dB" if totals["n"] else ""
+                task, advance=n, note=f"mean PSNR {totals['sum'] / max(totals['n'], 1):.1f} dB" if totals["n"] else ""
             )
 
         root = build_dataset(out, src, spec, cfg, splits, shard_size, overwrite, info, device, update)
     _print_summary(INRDataset(root))
-
-
-class _RateColumn(ProgressColumn):
-    """INRs per second, averaged over the progress bar's speed window."""
-
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.1f} INRs/s" if speed else "", style="cyan")
-
-
-def _progress(rate: bool = True) -> Progress:
-    """A progress bar; ``rate`` adds INRs/s (fitting), training bars count epochs without it."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *([_RateColumn()] if rate else []),
-        TextColumn("{task.fields[psnr]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 def _dry_run(src, spec, cfg, splits, plan, device: str) -> None:
@@ -316,8 +283,8 @@ def import_(
     """Import a peer-format INR dataset (torch state_dict files with a label, plus a splits JSON)."""
     from weightaug.inr.importer import import_peer_dataset
 
-    with _progress() as bar:
-        task = bar.add_task("importing", total=None, psnr="")
+    with progress_bar(rate=True) as bar:
+        task = bar.add_task("importing", total=None, note="")
         root_dir = import_peer_dataset(
             splits_json,
             out,
@@ -409,18 +376,10 @@ def _run_and_report(name: str, preset: str, out, data_root: str, device: str, se
 def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: dict):
     """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png."""
     from weightaug.experiments.report import plot_curves
-    from weightaug.experiments.runner import save_results
-    from weightaug.train import train
+    from weightaug.experiments.runner import save_results, train_with_progress
 
     folder.mkdir(parents=True, exist_ok=True)
-    with _progress(rate=False) as bar:
-        bar_id = bar.add_task(label, total=cfg.epochs, psnr="")
-        result = train(
-            task,
-            cfg,
-            folder / "checkpoint.pt",
-            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, psnr=f"val {m.get('val_acc', 0):.3f}"),
-        )
+    result = train_with_progress(task, cfg, folder / "checkpoint.pt", label)
     record = {**record, "config": cfg.__dict__, **result.to_dict()}
     save_results(record, folder / "results.json")
     plot_curves(result.history, folder / "curves.png", label)
@@ -463,10 +422,10 @@ def train_command(
 
     ds = INRDataset(dataset)
     cfg = TrainConfig(epochs, batch_size, lr, weight_decay, seed=seed, device=device)
+    torch.manual_seed(seed)  # the model's init
     net = build_model(model, ds.spec, len(ds.manifest["source"]["classes"]))
     pipeline = build_augmentation(None if augment == "none" else augment, ds.spec)
     splits = Splits(ds.split("train", views), ds.split("val", 1), ds.split("test", 1))
-    torch.manual_seed(seed)
     if contrastive:
         task = Contrastive(net, splits, pipeline, contrastive, normalise=normalise, device=device)
     else:

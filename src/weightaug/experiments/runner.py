@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from weightaug.augment import build_augmentation
 from weightaug.experiments.config import ExperimentConfig, augment_of, load_config
-from weightaug.inr.build import SplitConfig, build_dataset
+from weightaug.inr.build import SplitConfig, build_dataset, make_splits
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.sources import load_source
 from weightaug.inr.store import INRDataset, INRSplit, atomic_write_bytes, read_manifest
 from weightaug.models import build_model
+from weightaug.progress import progress_bar
 from weightaug.train import (
     Contrastive,
     INRClassification,
@@ -34,8 +33,6 @@ from weightaug.train import (
 )
 from weightaug.was.train import image_data, recipe_config, was_task
 from weightaug.weights import NetworkSpec
-
-console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -111,8 +108,9 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     splits = SplitConfig(
         train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
     )
-    with _bar(progress) as bar:
-        task = bar.add_task(f"fitting INRs into {root}", total=None)
+    n_items = sum(len(ids) * splits.views_of(name) for name, ids in make_splits(source, splits).items())
+    with progress_bar(rate=True, enabled=progress) as bar:
+        task = bar.add_task(f"fitting INRs into {root}", total=n_items, note="")
         build_dataset(
             root, source, spec, fit, splits, device=device, progress=lambda n, _p: bar.update(task, advance=n)
         )
@@ -207,7 +205,7 @@ def run_experiment(
             )
         checkpoint = out / "checkpoints" / f"{hashlib.sha1(run.key.encode()).hexdigest()[:16]}.pt"
         label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
-        result = _train_with_bar(task, train_cfg, checkpoint, label, progress)
+        result = train_with_progress(task, train_cfg, checkpoint, label, progress)
         results["runs"][run.key] = {**run.__dict__, **result.to_dict()}
         save_results(results, results_path)
         checkpoint.unlink(missing_ok=True)
@@ -215,31 +213,20 @@ def run_experiment(
     return out
 
 
-def _train_with_bar(task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool):
-    with _bar(progress) as bar:
-        bar_id = bar.add_task(label, total=cfg.epochs)
+def train_with_progress(task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool = True):
+    """``train`` with a bar of epochs (a resumed run's bar starts at its checkpoint's epoch)."""
+    with progress_bar(enabled=progress) as bar:
+        bar_id = bar.add_task(label, total=cfg.epochs, note="")
         return train(
             task,
             cfg,
             checkpoint,
-            on_epoch=lambda _e, m: bar.update(bar_id, advance=1, description=f"{label} {_short(m)}"),
+            on_epoch=lambda epoch, m: bar.update(bar_id, completed=epoch + 1, note=_short(m)),
         )
 
 
 def _short(metrics: dict) -> str:
     return " ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in ("train_loss", "val_acc", "test_acc"))
-
-
-def _bar(progress: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not progress,
-    )
 
 
 def merge_results(folders: list[str | Path], out: str | Path) -> Path:
