@@ -3,7 +3,7 @@ import torch
 
 from conftest import random_batch
 from weightaug.models import MODELS, UnknownModelError, WeightNormalizer, build_model
-from weightaug.models.equivariant import EquivariantLinear, block_layout, to_blocks
+from weightaug.models.equivariant import EquivariantLinear, attention_readout, block_layout, reduce, to_blocks
 from weightaug.symmetry import SignedPermutation
 from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch
 
@@ -57,6 +57,29 @@ def test_equivariant_layer_commutes_with_permutations(reduction):
     before = permute_blocks(layer(to_blocks(wb, permute_io=False)), labels, action.perms)
     for a, b in zip(after, before):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_attention_readout_is_multihead_attention_in_closed_form(heads):
+    torch.manual_seed(0)
+    attend = torch.nn.MultiheadAttention(16, heads, batch_first=True)
+    query, items = torch.randn(1, 1, 16), torch.randn(5, 40, 16, requires_grad=True)
+    generic = attend(query.expand(5, 1, 16), items, items, need_weights=False)[0].squeeze(1)
+    closed = attention_readout(attend, query, items)
+    torch.testing.assert_close(closed, generic, rtol=1e-5, atol=1e-6)
+    weights = torch.randn(5, 16)
+    grads = [torch.autograd.grad((y * weights).sum(), [items, *attend.parameters()]) for y in (generic, closed)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dims", [[1], [2], [1, 2]])
+def test_max_reduction_matches_amax_with_its_gradient(dims):
+    x = torch.randn(3, 6, 7, 4, requires_grad=True)
+    ours, reference = reduce(x, dims, "max"), x.amax(dim=dims)
+    torch.testing.assert_close(ours, reference)
+    weights = torch.randn_like(reference)
+    torch.testing.assert_close(*(torch.autograd.grad((y * weights).sum(), x)[0] for y in (ours, reference)))
 
 
 @pytest.mark.parametrize("name", ["mlp", "transformer"])
