@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from conftest import needs_fmnist
 from weightaug.cli import main
 from weightaug.experiments import ConfigError, experiments, load_config, presets, run_experiment
+from weightaug.experiments.runner import checkpoint_path, plan_runs
 
 TINY = {  # every preset shrunk to seconds: the same code path as the real runs
     "train_size": 40,
@@ -61,6 +62,21 @@ def test_an_interrupted_experiment_resumes(tmp_path):
     assert again["runs"][first] == kept[first] and again["runs"].keys() == results["runs"].keys()
     for key, run in results["runs"].items():
         assert again["runs"][key]["history"] == run["history"], key  # the rerun runs compute the same
+
+
+def test_fresh_discards_the_checkpoint_of_an_unfinished_run(tmp_path):
+    overrides = {**tiny("augmentations", "digits"), "variants": ["none"]}
+    stale = checkpoint_path(tmp_path / "a", plan_runs(load_config("augmentations", "digits", overrides))[0])
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left by a killed run of older code")
+    with pytest.raises(ValueError, match="is unreadable.*delete it"):  # a resumed run would start from it
+        run_experiment(
+            "augmentations", "digits", tmp_path / "a", tmp_path / "data", overrides=overrides, progress=False
+        )
+    out = run_experiment(
+        "augmentations", "digits", tmp_path / "a", tmp_path / "data", overrides=overrides, progress=False, fresh=True
+    )
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 2 and not stale.exists()
 
 
 def test_an_experiment_grid_widens_and_other_settings_are_refused(tmp_path):

@@ -365,10 +365,8 @@ def _run_and_report(name: str, preset: str, out, data_root: str, device: str, se
 
     cfg = load_config(name, preset, settings)  # config errors before anything is touched
     out = Path(out or Path("runs/experiments") / f"{name}-{preset}")
-    if fresh:
-        (out / "results.json").unlink(missing_ok=True)
     console.print(f"[bold]{name}[/bold] at preset [bold]{preset}[/bold]: {cfg.description}")
-    path = run_experiment(name, preset, out, data_root, device, settings)
+    path = run_experiment(name, preset, out, data_root, device, settings, fresh=fresh)
     stdout.print((path / "table.md").read_text())
     console.print(f"results, table and plot in {path}/ (results.json, table.md, {name}.png)")
 
@@ -453,7 +451,7 @@ def demo(out: str, data_root: str, device: str, settings: dict) -> None:
 @click.option("--preset", default="digits", show_default=True, help="digits, fmnist-small or fmnist-full.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Default runs/experiments/NAME-PRESET.")
 @_experiment_options
-@click.option("--fresh", is_flag=True, help="Discard earlier results in --out instead of resuming.")
+@click.option("--fresh", is_flag=True, help="Discard earlier results and checkpoints in --out instead of resuming.")
 def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
     """Run (or resume) one of the paper's experiments; `weightaug experiments` lists them."""
     _run_and_report(name, preset, out, data_root, device, settings, fresh)

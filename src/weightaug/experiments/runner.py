@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,11 @@ def make_task(cfg: ExperimentConfig, ds: INRDataset | None, data, run: Run, devi
     return INRClassification(model, splits, pipeline, cfg.normalise, device)
 
 
+def checkpoint_path(out: Path, run: Run) -> Path:
+    """Where run ``run`` of the experiment in ``out`` keeps its per-epoch checkpoint until it finishes."""
+    return out / "checkpoints" / f"{hashlib.sha1(run.key.encode()).hexdigest()[:16]}.pt"
+
+
 def run_experiment(
     name: str,
     preset: str,
@@ -160,12 +166,14 @@ def run_experiment(
     device: str = "cpu",
     overrides: dict | None = None,
     progress: bool = True,
+    fresh: bool = False,
 ) -> Path:
     """Run (or resume) experiment ``name`` at ``preset``; returns the output folder.
 
     The folder gets ``results.json`` (config, per-run curves and best epochs), ``table.md`` and PNG plots.
     A folder of earlier runs with the same data and training settings is resumed, and its grid widened:
     adding seeds, models, variants or recipes runs only the new runs; the report covers every run there.
+    ``fresh`` discards the folder's earlier results and the checkpoints of its unfinished runs first.
     """
     from weightaug.experiments.report import write_report
 
@@ -173,6 +181,9 @@ def run_experiment(
     out = Path(out or Path("runs/experiments") / f"{name}-{preset}")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
+    if fresh:
+        results_path.unlink(missing_ok=True)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     results = {"config": cfg.to_dict(), "runs": {}}
     if results_path.is_file():  # resume, or widen the grid (more seeds, models, variants) over the same settings
         old = json.loads(results_path.read_text())
@@ -203,7 +214,7 @@ def run_experiment(
                 seed=run.seed,
                 device=device,
             )
-        checkpoint = out / "checkpoints" / f"{hashlib.sha1(run.key.encode()).hexdigest()[:16]}.pt"
+        checkpoint = checkpoint_path(out, run)
         label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
         result = train_with_progress(task, train_cfg, checkpoint, label, progress)
         results["runs"][run.key] = {**run.__dict__, **result.to_dict()}

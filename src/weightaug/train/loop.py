@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -136,7 +137,10 @@ def train(
     result, start = RunResult(), 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.is_file():
-        state = torch.load(path, map_location=cfg.device, weights_only=False)
+        try:
+            state = torch.load(path, map_location=cfg.device, weights_only=False)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            raise ValueError(f"checkpoint {path} is unreadable ({err}); delete it to train from the start") from err
         if state["config"] != asdict(cfg):
             raise ValueError(
                 f"checkpoint {path} was written with another configuration; delete it or choose another output"
