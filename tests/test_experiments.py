@@ -79,6 +79,27 @@ def test_fresh_discards_the_checkpoint_of_an_unfinished_run(tmp_path):
     assert len(json.loads((out / "results.json").read_text())["runs"]) == 2 and not stale.exists()
 
 
+def test_results_written_before_a_setting_existed_resume_at_its_default(tmp_path):
+    overrides = {**tiny("augmentations", "digits"), "variants": ["none"]}
+    out = run_experiment(
+        "augmentations", "digits", tmp_path / "a", tmp_path / "data", overrides=overrides, progress=False
+    )
+    stored = json.loads((out / "results.json").read_text())
+    for key in ("optimizer", "schedule"):
+        del stored["config"][key]  # as written before these settings existed
+    (out / "results.json").write_text(json.dumps(stored))
+    run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=overrides, progress=False)
+    with pytest.raises(FileExistsError, match="optimizer"):
+        run_experiment(
+            "augmentations",
+            "digits",
+            out,
+            tmp_path / "data",
+            overrides={**overrides, "optimizer": "adam"},
+            progress=False,
+        )
+
+
 def test_an_experiment_grid_widens_and_other_settings_are_refused(tmp_path):
     overrides = {**tiny("augmentations", "digits"), "variants": ["none"], "pixel_models": []}
     out = run_experiment(
@@ -170,6 +191,7 @@ def test_presets_and_configs_load():
         ("augmentations", "digits", {"models": ["dwsnett"]}, "unknown model"),
         ("augmentations", "digits", {"variants": ["none", "mixup_algn"]}, "mixup_algn"),
         ("augmentations", "digits", {"seeds": []}, "must not be empty"),
+        ("augmentations", "digits", {"optimizer": "adagrad"}, "optimizer must be one of adamw, adam, sgd"),
     ],
 )
 def test_config_errors_are_clear(name, preset, overrides, message):

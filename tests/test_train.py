@@ -109,6 +109,16 @@ def test_soft_cross_entropy_and_schedule():
     assert all(a >= b for a, b in itertools.pairwise(factors[9:]))
 
 
+@pytest.mark.parametrize(("optimizer", "after"), [("adam", 1.9), ("adamw", 2.0 * (1 - 0.1 * 0.01))])
+def test_adam_puts_weight_decay_in_the_gradient_adamw_beside_it(optimizer, after):
+    w = torch.nn.Parameter(torch.full((3,), 2.0))
+    opt = TrainConfig(optimizer=optimizer, lr=0.1, weight_decay=0.01).make_optimizer([w])
+    w.grad = torch.zeros(3)  # no data gradient: only the decay moves w
+    opt.step()
+    # adam: the L2 gradient 0.01 * w is normalised by Adam to a full step of lr; adamw: w shrinks by lr * decay
+    torch.testing.assert_close(w.detach(), torch.full((3,), after))
+
+
 def test_nt_xent_prefers_matching_pairs():
     z = torch.randn(16, 8)
     assert nt_xent(z, z + 0.01 * torch.randn(16, 8), 0.1) < nt_xent(z, torch.randn(16, 8), 0.1)

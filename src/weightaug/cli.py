@@ -18,7 +18,7 @@ from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
 from weightaug.inr.store import DatasetError, INRDataset
 from weightaug.kernels import keep_freed_memory
 from weightaug.progress import LOG_WIDTH, console, progress_bar
-from weightaug.train.loop import TrainConfig
+from weightaug.train.loop import OPTIMIZERS, SCHEDULES, TrainConfig
 from weightaug.weights import NetworkSpec, SpecMismatchError
 
 stdout = Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
@@ -404,6 +404,14 @@ def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: d
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
 @click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True)
+@click.option(
+    "--optimizer",
+    type=click.Choice(list(OPTIMIZERS)),
+    default=TrainConfig.optimizer,
+    show_default=True,
+    help="adamw: decoupled weight decay; adam: L2 in the gradient (the official augmentation trainer's).",
+)
+@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default=TrainConfig.schedule, show_default=True)
 @click.option("--normalise", type=click.Choice(["position", "layer"]), default="position", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
@@ -411,7 +419,21 @@ def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: d
     "--out", type=click.Path(file_okay=False), required=True, help="Folder for checkpoint, results and curves."
 )
 def train_command(
-    dataset, model, augment, views, contrastive, epochs, batch_size, lr, weight_decay, normalise, seed, device, out
+    dataset,
+    model,
+    augment,
+    views,
+    contrastive,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    optimizer,
+    schedule,
+    normalise,
+    seed,
+    device,
+    out,
 ) -> None:
     """Train one weight-space model on an INR dataset (resumes from --out/checkpoint.pt)."""
     from weightaug.augment import build_augmentation
@@ -419,7 +441,9 @@ def train_command(
     from weightaug.train import Contrastive, INRClassification, Splits
 
     ds = INRDataset(dataset)
-    cfg = TrainConfig(epochs, batch_size, lr, weight_decay, seed=seed, device=device)
+    cfg = TrainConfig(
+        epochs, batch_size, lr, weight_decay, seed=seed, device=device, optimizer=optimizer, schedule=schedule
+    )
     torch.manual_seed(seed)  # the model's init
     net = build_model(model, ds.spec, len(ds.manifest["source"]["classes"]))
     pipeline = build_augmentation(None if augment == "none" else augment, ds.spec)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -83,9 +83,13 @@ NOT_SETTINGS = ("description", "data_dir")  # may change between resumes: they c
 
 
 def differing_settings(a: dict, b: dict) -> list[str]:
-    """The keys on which two experiment configs differ, other than the grid and ``NOT_SETTINGS``."""
+    """The keys on which two experiment configs differ, other than the grid and ``NOT_SETTINGS``.
+
+    A key one config lacks (results written before that setting existed) counts as its default.
+    """
+    defaults = {f.name: f.default for f in fields(ExperimentConfig) if f.default is not MISSING}
     keys = (set(a) | set(b)) - set(GRID_KEYS) - set(NOT_SETTINGS)
-    return sorted(k for k in keys if a.get(k) != b.get(k))
+    return sorted(k for k in keys if a.get(k, defaults.get(k)) != b.get(k, defaults.get(k)))
 
 
 FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
@@ -211,6 +215,8 @@ def run_experiment(
                 batch_size=cfg.batch_size,
                 lr=cfg.lr,
                 weight_decay=cfg.weight_decay,
+                optimizer=cfg.optimizer,
+                schedule=cfg.schedule,
                 seed=run.seed,
                 device=device,
             )

@@ -2,11 +2,13 @@
 
 from weightaug.train.classify import INRClassification, Splits, soft_cross_entropy
 from weightaug.train.contrastive import Contrastive, linear_probe, nt_xent
-from weightaug.train.loop import RunResult, TrainConfig, train
+from weightaug.train.loop import OPTIMIZERS, SCHEDULES, RunResult, TrainConfig, train
 from weightaug.train.pixel import PIXEL_MODELS, PixelClassification, pixel_model
 
 __all__ = [
+    "OPTIMIZERS",
     "PIXEL_MODELS",
+    "SCHEDULES",
     "Contrastive",
     "INRClassification",
     "PixelClassification",

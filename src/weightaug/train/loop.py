@@ -35,19 +35,32 @@ class TrainConfig:
     grad_clip: float | None = 10.0
     seed: int = 0
     device: str = "cpu"
-    optimizer: str = "adamw"  # or "sgd" (momentum 0.9)
-    schedule: str = "cosine"  # warm-up then cosine, or "constant"
+    optimizer: str = "adamw"  # see OPTIMIZERS
+    schedule: str = "cosine"  # see SCHEDULES
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self}")
-        if self.optimizer not in ("adamw", "sgd") or self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"optimizer must be adamw or sgd and schedule cosine or constant, got {self}")
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)} and schedule one of {', '.join(SCHEDULES)}, "
+                f"got {self.optimizer!r} and {self.schedule!r}"
+            )
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
             return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+
+OPTIMIZERS = {
+    "adamw": "AdamW, weight decay decoupled from the gradient (lr x weight_decay per step)",
+    "adam": "Adam with weight decay as an L2 term in the gradient (coupled): the official augmentation trainer's",
+    "sgd": "SGD with momentum 0.9 and L2 weight decay",
+}
+SCHEDULES = {"cosine": "linear warm-up, then cosine to 0", "constant": "the same learning rate throughout"}
 
 
 class Task(Protocol):
