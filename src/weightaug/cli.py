@@ -409,9 +409,15 @@ def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: d
     type=click.Choice(list(OPTIMIZERS)),
     default=TrainConfig.optimizer,
     show_default=True,
-    help="adamw: decoupled weight decay; adam: L2 in the gradient (the official augmentation trainer's).",
+    help="; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()),
 )
-@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default=TrainConfig.schedule, show_default=True)
+@click.option(
+    "--schedule",
+    type=click.Choice(list(SCHEDULES)),
+    default=TrainConfig.schedule,
+    show_default=True,
+    help="; ".join(f"{k}: {v}" for k, v in SCHEDULES.items()),
+)
 @click.option("--normalise", type=click.Choice(["position", "layer"]), default="position", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")

@@ -137,7 +137,7 @@ def validate(cfg: ExperimentConfig) -> None:
     from weightaug.augment import build_augmentation
     from weightaug.inr.sources import SOURCES
     from weightaug.models import MODELS
-    from weightaug.train import OPTIMIZERS, PIXEL_MODELS, SCHEDULES
+    from weightaug.train import PIXEL_MODELS, TrainConfig
     from weightaug.was import IMAGE_MODELS, build_transform
     from weightaug.was.train import RECIPES
 
@@ -153,11 +153,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("seeds, models, variants and recipes must not be empty")
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):
         raise ConfigError("views must be >= 1 and train_fractions in (0, 1]")
-    if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
-        raise ConfigError(
-            f"optimizer must be one of {', '.join(OPTIMIZERS)} and schedule one of {', '.join(SCHEDULES)}, "
-            f"got {cfg.optimizer!r} and {cfg.schedule!r}"
-        )
+    try:  # the training loop's own check of its optimizer and schedule
+        TrainConfig(optimizer=cfg.optimizer, schedule=cfg.schedule)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
     unknown = [r for r in cfg.recipes if r not in RECIPES]
     if unknown:
         raise ConfigError(f"unknown recipe(s) {unknown}; choose from {', '.join(RECIPES)}")
