@@ -384,6 +384,17 @@ def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: d
     return result
 
 
+def _choice_of(flag: str, table: dict[str, str], default: str):
+    """An option choosing a key of ``table``, whose help lists each key with its description."""
+    return click.option(
+        flag,
+        type=click.Choice(list(table)),
+        default=default,
+        show_default=True,
+        help="; ".join(f"{k}: {v}" for k, v in table.items()),
+    )
+
+
 @main.command("train")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--model", default="dwsnet", show_default=True, help="mlp, dwsnet, nfn, graph or transformer.")
@@ -404,20 +415,8 @@ def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: d
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
 @click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True)
-@click.option(
-    "--optimizer",
-    type=click.Choice(list(OPTIMIZERS)),
-    default=TrainConfig.optimizer,
-    show_default=True,
-    help="; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()),
-)
-@click.option(
-    "--schedule",
-    type=click.Choice(list(SCHEDULES)),
-    default=TrainConfig.schedule,
-    show_default=True,
-    help="; ".join(f"{k}: {v}" for k, v in SCHEDULES.items()),
-)
+@_choice_of("--optimizer", OPTIMIZERS, TrainConfig.optimizer)
+@_choice_of("--schedule", SCHEDULES, TrainConfig.schedule)
 @click.option("--normalise", type=click.Choice(["position", "layer"]), default="position", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
