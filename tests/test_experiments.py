@@ -192,6 +192,7 @@ def test_presets_and_configs_load():
         ("augmentations", "digits", {"variants": ["none", "mixup_algn"]}, "mixup_algn"),
         ("augmentations", "digits", {"seeds": []}, "must not be empty"),
         ("augmentations", "digits", {"optimizer": "adagrad"}, "optimizer must be one of adamw, adam, sgd"),
+        ("augmentations", "digits", {"init": "peers"}, "init must be one of sitzmann, dwsnets, zero-bias"),
     ],
 )
 def test_config_errors_are_clear(name, preset, overrides, message):

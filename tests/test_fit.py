@@ -13,7 +13,7 @@ from weightaug.inr.fit import (
 )
 from weightaug.inr.init import init_weights, uniform_streams
 from weightaug.kernels import _sincos_poly, sine_and_slope
-from weightaug.weights import NetworkSpec, mlp_forward
+from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
 
 
 @pytest.mark.parametrize(
@@ -64,14 +64,25 @@ def test_init_depends_only_on_seed_object_and_view():
     assert u.min() >= 0 and u.max() < 1 and abs(u.mean().item() - 0.5) < 0.01
 
 
-def test_init_bounds_follow_sitzmann_and_peers():
+def test_init_bounds_follow_each_rule():
     spec = NetworkSpec()
     ids = torch.arange(200)
+    siren = (6 / 2) ** 0.5 / 30, (6 / 32) ** 0.5 / 30, (6 / 32) ** 0.5 / 30  # sqrt(6 / d_in) / w0 per layer
+    default = 1 / 32**0.5  # PyTorch's nn.Linear default for d_in = 32
+
+    def spans(w: WeightBatch, bound: float, tensors: str, layers: tuple[int, ...]) -> bool:
+        return all(0.9 * bound < getattr(w, tensors)[h].abs().max() <= bound for h in layers)
+
     s = init_weights(spec, "sitzmann", 0, ids, ids)
-    assert s.weights[0].abs().max() <= 1 / 2 and s.weights[0].abs().max() > 0.45
-    assert s.weights[1].abs().max() <= (6 / 32) ** 0.5 / 30
-    p = init_weights(spec, "peers", 0, ids, ids)
-    assert p.biases[0].abs().max() == 0 and p.weights[0].abs().max() <= (6 / 2) ** 0.5 / 30
+    assert spans(s, 1 / 2, "weights", (0,)) and spans(s, siren[1], "weights", (1, 2))
+    assert spans(s, 2**-0.5, "biases", (0,)) and spans(s, default, "biases", (1, 2))
+    z = init_weights(spec, "zero-bias", 0, ids, ids)
+    assert all(spans(z, siren[h], "weights", (h,)) for h in range(3)) and all(b.abs().max() == 0 for b in z.biases)
+    d = init_weights(spec, "dwsnets", 0, ids, ids)  # zero-bias but for the last layer: nn.Linear's default
+    assert d.flatten()[:, :-33].equal(z.flatten()[:, :-33])
+    assert spans(d, default, "weights", (2,)) and spans(d, default, "biases", (2,))
+    with pytest.raises(ValueError, match="sitzmann, dwsnets, zero-bias, got 'peers'"):
+        init_weights(spec, "peers", 0, ids, ids)
 
 
 def test_batched_fit_equals_fitting_each_alone(digits):

@@ -29,9 +29,9 @@ SMALL_DWS = {"hidden": 8, "embed_dim": 32}
 
 @pytest.fixture(scope="module")
 def digits_inrs(tmp_path_factory, digits) -> INRDataset:
-    """Every digit as one quickly fitted INR (peers' init, whose weights a model can learn from in seconds)."""
+    """Every digit as one quickly fitted INR (zero-bias init, whose weights a model can learn from in seconds)."""
     root = tmp_path_factory.mktemp("train") / "digits"
-    fit = FitConfig(steps=100, init="peers", target_psnr=None, chunk_size=512)
+    fit = FitConfig(steps=100, init="zero-bias", target_psnr=None, chunk_size=512)
     build_dataset(root, digits, NetworkSpec(output_offset=0.5), fit, SplitConfig(views=1), shard_size=4096)
     return INRDataset(root)
 
@@ -126,7 +126,7 @@ def test_nt_xent_prefers_matching_pairs():
 
 def test_contrastive_with_view_positives_and_probe(tmp_path, digits):
     root = tmp_path / "mv"
-    fit = FitConfig(steps=30, init="peers", target_psnr=None)
+    fit = FitConfig(steps=30, init="zero-bias", target_psnr=None)
     build_dataset(root, digits, NetworkSpec(output_offset=0.5), fit, SplitConfig(train_size=64, views=2))
     ds = INRDataset(root)
     torch.manual_seed(0)

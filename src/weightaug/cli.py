@@ -14,6 +14,7 @@ from rich.table import Table
 
 from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fit_shard, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
+from weightaug.inr.init import INITS
 from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
 from weightaug.inr.store import DatasetError, INRDataset
 from weightaug.kernels import keep_freed_memory
@@ -89,7 +90,14 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
 @click.option("--output-offset", type=float, default=0.5, show_default=True, help="Constant added to the output.")
 @click.option("--steps", type=int, default=FitConfig.steps, show_default=True, help="Maximum Adam steps per INR.")
 @click.option("--lr", type=float, default=FitConfig.lr, show_default=True)
-@click.option("--init", type=click.Choice(["sitzmann", "peers"]), default="sitzmann", show_default=True)
+@click.option(
+    "--init",
+    type=click.Choice(INITS),
+    default="sitzmann",
+    show_default=True,
+    help="sitzmann: SIREN's. dwsnets: as the INRs of DWSNets and the official augmentation code. zero-bias: "
+    "SIREN's rule on every layer, zero biases (weight-space models learn from these best; see layer_bounds).",
+)
 @click.option(
     "--target-psnr",
     type=float,

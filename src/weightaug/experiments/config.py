@@ -135,6 +135,7 @@ def load_config(name: str, preset: str, overrides: dict | None = None) -> Experi
 def validate(cfg: ExperimentConfig) -> None:
     """Refuse a config that would fail later: unknown models, augmentations or sizes, before any work starts."""
     from weightaug.augment import build_augmentation
+    from weightaug.inr.fit import FitConfig
     from weightaug.inr.sources import SOURCES
     from weightaug.models import MODELS
     from weightaug.train import PIXEL_MODELS, TrainConfig
@@ -153,7 +154,8 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("seeds, models, variants and recipes must not be empty")
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):
         raise ConfigError("views must be >= 1 and train_fractions in (0, 1]")
-    try:  # the training loop's own check of its optimizer and schedule
+    try:  # the fitter's and the training loop's own checks
+        FitConfig(steps=cfg.fit_steps, init=cfg.init)
         TrainConfig(optimizer=cfg.optimizer, schedule=cfg.schedule)
     except ValueError as err:
         raise ConfigError(str(err)) from err

@@ -16,7 +16,8 @@ from torch import Tensor
 
 from weightaug.weights import NetworkSpec, WeightBatch
 
-Init = Literal["sitzmann", "peers"]
+Init = Literal["sitzmann", "dwsnets", "zero-bias"]
+INITS: tuple[str, ...] = ("sitzmann", "dwsnets", "zero-bias")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -44,27 +45,42 @@ def uniform_streams(seed: int, object_ids: Tensor, view_ids: Tensor, n: int) -> 
 
 
 def init_weights(spec: NetworkSpec, init: Init, seed: int, object_ids: Tensor, view_ids: Tensor) -> WeightBatch:
-    """Initial float32 weights for the networks (object_ids[b], view_ids[b]).
-
-    ``sitzmann``: first layer U(-1/d_in, 1/d_in), later layers U(+-sqrt(6/d_in)/w0), biases U(+-1/sqrt(d_in))
-    (PyTorch's default). ``peers``: every layer U(+-sqrt(6/d_in)/w0), zero biases (as DWSNets' INRs).
-    ReLU networks get PyTorch's default nn.Linear init under either name.
-    """
-    if init not in ("sitzmann", "peers"):
-        raise ValueError(f"init must be 'sitzmann' or 'peers', got {init!r}")
+    """Initial float32 weights for the networks (object_ids[b], view_ids[b]); see :func:`layer_bounds`."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     u = uniform_streams(seed, object_ids, view_ids, spec.n_params) * 2.0 - 1.0  # U(-1, 1)
-    flat = torch.empty_like(u)
-    col = 0
-    for layer, (o, i) in enumerate(spec.weight_shapes):
-        if spec.activation == "relu":
-            w_bound = b_bound = 1.0 / math.sqrt(i)
+    scale = torch.cat(
+        [
+            torch.full((n,), bound, dtype=u.dtype)
+            for (o, i), bounds in zip(spec.weight_shapes, layer_bounds(spec, init), strict=True)
+            for n, bound in zip((o * i, o), bounds, strict=True)
+        ]
+    )
+    return WeightBatch.from_flat(spec, (u * scale).float())
+
+
+def layer_bounds(spec: NetworkSpec, init: Init) -> list[tuple[float, float]]:
+    """Per layer, the bounds ``(w, b)`` of its uniform weights and biases.
+
+    - ``sitzmann`` (SIREN): first layer U(+-1/d_in), later layers U(+-sqrt(6/d_in)/w0); biases at PyTorch's
+      default U(+-1/sqrt(d_in)).
+    - ``dwsnets`` (the INR class of DWSNets and the official augmentation code): hidden layers
+      U(+-sqrt(6/d_in)/w0), the first included, zero biases; the last layer a plain ``nn.Linear`` at PyTorch's
+      default, weights and bias U(+-1/sqrt(d_in)).
+    - ``zero-bias``: U(+-sqrt(6/d_in)/w0) on every layer, the last included, and zero biases. The output
+      starts near zero, so fitting has to move the hidden layers: weight-space models learn from these INRs
+      where they do not from the other two (docs/RESULTS.md).
+
+    ReLU networks get PyTorch's default under every name.
+    """
+    last = len(spec.weight_shapes) - 1
+    bounds = []
+    for layer, (_, d_in) in enumerate(spec.weight_shapes):
+        default, siren = 1.0 / math.sqrt(d_in), math.sqrt(6.0 / d_in) / spec.w0
+        if spec.activation == "relu" or (init == "dwsnets" and layer == last):
+            bounds.append((default, default))
+        elif init == "sitzmann":
+            bounds.append((1.0 / d_in if layer == 0 else siren, default))
         else:
-            w_bound = math.sqrt(6.0 / i) / spec.w0
-            if init == "sitzmann" and layer == 0:
-                w_bound = 1.0 / i
-            b_bound = 0.0 if init == "peers" else 1.0 / math.sqrt(i)
-        flat[:, col : col + o * i] = u[:, col : col + o * i] * w_bound
-        col += o * i
-        flat[:, col : col + o] = u[:, col : col + o] * b_bound
-        col += o
-    return WeightBatch.from_flat(spec, flat.float())
+            bounds.append((siren, 0.0))
+    return bounds
