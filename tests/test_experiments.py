@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from conftest import needs_fmnist
 from weightaug.cli import main
 from weightaug.experiments import ConfigError, experiments, load_config, presets, run_experiment
-from weightaug.experiments.runner import checkpoint_path, plan_runs
+from weightaug.experiments.runner import checkpoint_path, ensure_dataset, plan_runs
 
 TINY = {  # every preset shrunk to seconds: the same code path as the real runs
     "train_size": 40,
@@ -98,6 +98,17 @@ def test_results_written_before_a_setting_existed_resume_at_its_default(tmp_path
             overrides={**overrides, "optimizer": "adam"},
             progress=False,
         )
+
+
+def test_fit_settings_choose_the_dataset_and_reach_its_inrs(tmp_path):
+    small = {**TINY, "fit_steps": 5}
+    ours = load_config("augmentations", "digits", small)
+    peers = load_config("augmentations", "digits", {**small, "fit_lr": 5e-4, "output_offset": 0.5})
+    a, b = (ensure_dataset(cfg, tmp_path, "cpu", progress=False) for cfg in (ours, peers))
+    assert a.root != b.root
+    assert (a.spec.output_offset, a.manifest["fit"]["lr"]) == (0.0, 5e-3)
+    assert (b.spec.output_offset, b.manifest["fit"]["lr"]) == (0.5, 5e-4)
+    assert ensure_dataset(peers, tmp_path, "cpu", progress=False).root == b.root  # shared, not fitted again
 
 
 def test_an_experiment_grid_widens_and_other_settings_are_refused(tmp_path):

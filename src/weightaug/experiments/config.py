@@ -36,6 +36,8 @@ class ExperimentConfig:
     data_dir: str | None = None
     init: str = "sitzmann"
     fit_steps: int = 500
+    fit_lr: float = 5e-3
+    output_offset: float = 0.0  # added to every INR's output (the peers' INRs: 0.5)
     train_size: int | None = None
     val_size: int | None = None
     test_size: int | None = None
@@ -69,6 +71,18 @@ class ExperimentConfig:
 
 
 KEYS = {f.name for f in fields(ExperimentConfig)} - {"name", "preset"}
+# The settings that make an INR dataset: experiments that agree on them share one.
+DATA_KEYS = (
+    "source",
+    "init",
+    "fit_steps",
+    "fit_lr",
+    "output_offset",
+    "train_size",
+    "val_size",
+    "test_size",
+    "fitted_views",
+)
 
 
 def _read(name: str) -> dict:
@@ -155,7 +169,7 @@ def validate(cfg: ExperimentConfig) -> None:
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):
         raise ConfigError("views must be >= 1 and train_fractions in (0, 1]")
     try:  # the fitter's and the training loop's own checks
-        FitConfig(steps=cfg.fit_steps, init=cfg.init)
+        FitConfig(steps=cfg.fit_steps, lr=cfg.fit_lr, init=cfg.init)
         TrainConfig(optimizer=cfg.optimizer, schedule=cfg.schedule)
     except ValueError as err:
         raise ConfigError(str(err)) from err

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from weightaug.augment import build_augmentation
-from weightaug.experiments.config import ExperimentConfig, augment_of, load_config
+from weightaug.experiments.config import DATA_KEYS, ExperimentConfig, augment_of, load_config
 from weightaug.inr.build import SplitConfig, build_dataset, make_splits
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.sources import load_source
@@ -98,18 +98,17 @@ FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, re
 def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
     """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
     resumed if interrupted, shared by every experiment with the same data settings."""
-    data_keys = ("source", "init", "fit_steps", "train_size", "val_size", "test_size", "fitted_views")
-    digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in data_keys]).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in DATA_KEYS]).encode()).hexdigest()[:8]
     root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
     source = load_source(cfg.source, cfg.data_dir)
-    spec = NetworkSpec(out_dim=source.shape[0])
+    spec = NetworkSpec(out_dim=source.shape[0], output_offset=cfg.output_offset)
     chunk = FIT_CHUNK[torch.device(device).type]
     if (root / "manifest.json").is_file():
         old = read_manifest(root)
         if old["complete"]:
             return INRDataset(root)
         chunk = old["fit"]["chunk_size"]  # resume with the chunking the fit began with, on any device
-    fit = FitConfig(steps=cfg.fit_steps, init=cfg.init, chunk_size=chunk)
+    fit = FitConfig(steps=cfg.fit_steps, lr=cfg.fit_lr, init=cfg.init, chunk_size=chunk)
     splits = SplitConfig(
         train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
     )
