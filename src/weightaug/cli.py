@@ -96,7 +96,7 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
     default="sitzmann",
     show_default=True,
     help="sitzmann: SIREN's. dwsnets: as the INRs of DWSNets and the official augmentation code. zero-bias: "
-    "SIREN's rule on every layer, zero biases (weight-space models learn from these best; see layer_bounds).",
+    "SIREN's rule on every layer, zero biases (weight-space models learn from these best: docs/RESULTS.md).",
 )
 @click.option(
     "--target-psnr",
