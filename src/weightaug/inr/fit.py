@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from weightaug.inr.init import INITS, Init, init_weights
+from weightaug.inr.init import Init, check_init, init_weights
 from weightaug.kernels import chain_outer
 from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
 
@@ -44,8 +44,7 @@ class FitConfig:
             raise ValueError(
                 f"steps, lr and chunk_size must be positive, got {self.steps}, {self.lr}, {self.chunk_size}"
             )
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        check_init(self.init)
 
     def to_dict(self) -> dict:
         d = asdict(self)

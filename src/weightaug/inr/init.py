@@ -8,7 +8,7 @@ per network.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from torch import Tensor
 from weightaug.weights import NetworkSpec, WeightBatch
 
 Init = Literal["sitzmann", "dwsnets", "zero-bias"]
-INITS: tuple[str, ...] = ("sitzmann", "dwsnets", "zero-bias")
+INITS: tuple[str, ...] = get_args(Init)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -46,8 +46,6 @@ def uniform_streams(seed: int, object_ids: Tensor, view_ids: Tensor, n: int) -> 
 
 def init_weights(spec: NetworkSpec, init: Init, seed: int, object_ids: Tensor, view_ids: Tensor) -> WeightBatch:
     """Initial float32 weights for the networks (object_ids[b], view_ids[b]); see :func:`layer_bounds`."""
-    if init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     u = uniform_streams(seed, object_ids, view_ids, spec.n_params) * 2.0 - 1.0  # U(-1, 1)
     scale = torch.cat(
         [
@@ -73,6 +71,7 @@ def layer_bounds(spec: NetworkSpec, init: Init) -> list[tuple[float, float]]:
 
     ReLU networks get PyTorch's default under every name.
     """
+    check_init(init)
     last = len(spec.weight_shapes) - 1
     bounds = []
     for layer, (_, d_in) in enumerate(spec.weight_shapes):
@@ -84,3 +83,9 @@ def layer_bounds(spec: NetworkSpec, init: Init) -> list[tuple[float, float]]:
         else:
             bounds.append((siren, 0.0))
     return bounds
+
+
+def check_init(init: str) -> None:
+    """Raise a ValueError naming the valid inits unless ``init`` is one."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
