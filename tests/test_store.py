@@ -1,10 +1,13 @@
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
+from weightaug.inr import build
 from weightaug.inr.build import SplitConfig, build_dataset, transform_images
 from weightaug.inr.fit import FitConfig, coordinate_grid, image_targets, psnr_from_mse
 from weightaug.inr.store import DatasetError, INRDataset
@@ -66,6 +69,60 @@ def test_same_seed_same_bytes_and_resume_equals_uninterrupted(tmp_path, digits, 
     build_dataset(killed, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10)
     assert shard_bytes(killed) == shard_bytes(small_dataset)
     assert not list(killed.glob(".*"))  # no temp files left behind
+
+
+def listed_shards(root: Path) -> list[str]:
+    return [e["file"] for e in json.loads((root / "manifest.json").read_text())["shards"]]
+
+
+def test_workers_side_by_side_fit_each_shard_once(tmp_path, digits, small_dataset, monkeypatch):
+    fitted, reported = [], {0: 0, 1: 0}
+    real_fit_shard = build.fit_shard
+
+    def counting(*args, **kwargs):
+        fitted.append(args[5]["file"])
+        return real_fit_shard(*args, **kwargs)
+
+    def worker(k):
+        def progress(n, _psnr):
+            reported[k] += n
+
+        build_dataset(tmp_path / "shared", digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=progress)
+
+    monkeypatch.setattr(build, "fit_shard", counting)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(fitted) == sorted(listed_shards(small_dataset))  # every shard fitted once, by one of them
+    assert shard_bytes(tmp_path / "shared") == shard_bytes(small_dataset)
+    assert reported == {0: 35, 1: 35}  # each progress bar counts the other's shards too
+    assert INRDataset(tmp_path / "shared").manifest["complete"] and not list((tmp_path / "shared").glob(".*"))
+
+
+def test_a_shard_whose_worker_died_is_fitted_by_the_waiting_one(tmp_path, digits, small_dataset):
+    root = tmp_path / "d"
+
+    def stop(n, psnr):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a manifest with no shards yet
+        build_dataset(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=stop)
+    busy = "train-00001.safetensors"
+    with build._locked(root / f".{busy}.lock"):  # another worker is fitting it
+        other = threading.Thread(
+            target=build_dataset, args=(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS), kwargs={"shard_size": 10}
+        )
+        other.start()
+        deadline = time.time() + 300
+        while len(listed_shards(root)) < 4 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert busy not in listed_shards(root) and len(listed_shards(root)) == 4 and other.is_alive()
+    # ... and dies without writing it: the waiting worker fits it
+    other.join()
+    assert shard_bytes(root) == shard_bytes(small_dataset) and INRDataset(root).manifest["complete"]
 
 
 def test_other_configuration_is_refused_unless_overwrite(tmp_path, digits):

@@ -146,7 +146,8 @@ def fit(
     overwrite,
     dry_run,
 ) -> None:
-    """Fit an INR dataset: several views per object, in batches, resumable."""
+    """Fit an INR dataset: several views per object, in batches, resumable; run the same command in several
+    processes to fit it together."""
     src = load_source(source, data_dir, download)
     spec = NetworkSpec(
         hidden=hidden,

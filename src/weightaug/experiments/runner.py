@@ -97,7 +97,8 @@ FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, re
 
 def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
     """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
-    resumed if interrupted, shared by every experiment with the same data settings."""
+    resumed if interrupted, shared by every experiment with the same data settings (experiments started
+    side by side fit it together, shard by shard)."""
     digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in DATA_KEYS]).encode()).hexdigest()[:8]
     root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
     source = load_source(cfg.source, cfg.data_dir)

@@ -10,10 +10,13 @@ sizes, or on where a run was interrupted.
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,6 +177,70 @@ def _identity(manifest: dict) -> dict:
     return {k: v for k, v in manifest.items() if k not in ("shards", "complete", "fit_seconds")}
 
 
+@contextmanager
+def _locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (a directory, or a file created if missing) for the block.
+
+    Yields False, without the lock, when another worker holds it and ``wait`` is False. The lock goes
+    with its process: a killed worker releases it."""
+    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _clear(root: Path) -> None:
+    for p in root.iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _start(root: Path, plan: BuildPlan, overwrite: bool) -> dict:
+    """The manifest to resume from (call holding the root's lock): the listed shards that are intact on disk."""
+    done: dict[str, dict] = {}
+    if (root / "manifest.json").exists():
+        old = read_manifest(root)
+        if _identity(old) == plan.config:
+            done = {e["file"]: e for e in old["shards"]}
+        elif overwrite:
+            _clear(root)
+        else:
+            raise FileExistsError(
+                f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it, or choose another --out"
+            )
+    elif any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out"
+            )
+        _clear(root)
+    intact = [
+        done[e["file"]]
+        for e in plan.shards
+        if e["file"] in done and (root / e["file"]).is_file() and sha256(root / e["file"]) == done[e["file"]]["sha256"]
+    ]
+    manifest = {**plan.config, "shards": intact, "complete": False}
+    write_manifest(root, manifest)
+    return manifest
+
+
+def _sync(root: Path, plan: BuildPlan, finished: set[str], progress: Callable[[int, Tensor], None] | None) -> dict:
+    """The manifest as on disk (call holding the root's lock); shards other workers finished join ``finished``."""
+    manifest = read_manifest(root)
+    if _identity(manifest) != plan.config:
+        raise FileExistsError(f"{root} was replaced by another process with a different configuration")
+    new = [e for e in manifest["shards"] if e["file"] not in finished]
+    finished.update(e["file"] for e in new)
+    if progress is not None and new:
+        progress(sum(e["count"] for e in new), torch.empty(0))
+    return manifest
+
+
 def build_dataset(
     out: str | Path,
     source: ImageSource,
@@ -188,54 +255,49 @@ def build_dataset(
 ) -> Path:
     """Fit (or resume fitting) the dataset described by the arguments into ``out``.
 
-    An ``out`` holding a different configuration is refused unless ``overwrite``. ``progress(n, psnr)``
-    is called as INRs finish, first with the already finished ones (``psnr`` empty) on resume.
+    An ``out`` holding a different configuration is refused unless ``overwrite``. Several processes may
+    build one dataset side by side: each fits the next shard no other is fitting (file locks), then waits
+    for the others' shards, and fits any whose worker died. ``progress(n, psnr)`` is called as INRs finish,
+    first with the already finished ones (``psnr`` empty) on resume, and as other workers finish shards.
     """
     root = Path(out)
     plan = plan_build(source, spec, fit, splits, shard_size, source_info or {})
-    done: dict[str, dict] = {}
-    if (root / "manifest.json").exists():
-        old = read_manifest(root)
-        if _identity(old) != plan.config:
-            if not overwrite:
-                raise FileExistsError(
-                    f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it, or choose another --out"
-                )
-            shutil.rmtree(root)
-        else:
-            done = {e["file"]: e for e in old["shards"]}
-    elif root.exists() and any(root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out"
-            )
-        shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    manifest = {**plan.config, "shards": [], "complete": False}
-    for entry in plan.shards:
-        if (
-            entry["file"] in done
-            and (root / entry["file"]).is_file()
-            and sha256(root / entry["file"]) == done[entry["file"]]["sha256"]
-        ):
-            manifest["shards"].append(done[entry["file"]])
-    write_manifest(root, manifest)
+    with _locked(root):
+        manifest = _start(root, plan, overwrite)
+    finished = {e["file"] for e in manifest["shards"]}
     if progress is not None:
         progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
-    finished = {e["file"] for e in manifest["shards"]}
     coords = coordinate_grid(*source.shape[1:], device=device)
     started = time.time()
-    for entry in plan.shards:
-        if entry["file"] in finished:
-            continue
-        part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, coords, progress)
-        digest = write_shard(root, entry["file"], part)
-        manifest["shards"].append({**entry, "sha256": digest})
-        manifest["shards"].sort(key=lambda e: e["file"])
-        write_manifest(root, manifest)
-    manifest["complete"] = True
-    manifest["fit_seconds"] = round(time.time() - started, 1)
-    write_manifest(root, manifest)
+    for wait in (False, True):  # first the shards nobody is fitting, then those of other workers
+        for entry in plan.shards:
+            if entry["file"] in finished:
+                continue
+            with _locked(root / f".{entry['file']}.lock", wait) as mine:
+                if not mine:
+                    continue
+                with _locked(root):
+                    _sync(root, plan, finished, progress)
+                if entry["file"] in finished:
+                    continue
+                part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, coords, progress)
+                digest = write_shard(root, entry["file"], part)
+                with _locked(root):
+                    manifest = _sync(root, plan, finished, progress)
+                    manifest["shards"] = sorted(
+                        [*manifest["shards"], {**entry, "sha256": digest}], key=lambda e: e["file"]
+                    )
+                    write_manifest(root, manifest)
+                finished.add(entry["file"])
+    with _locked(root):
+        manifest = _sync(root, plan, finished, progress)
+        if not manifest["complete"]:  # the last worker to finish marks it
+            manifest["complete"] = True
+            manifest["fit_seconds"] = round(time.time() - started, 1)
+            write_manifest(root, manifest)
+            for lock in root.glob(".*.lock"):
+                lock.unlink()
     return root
 
 
