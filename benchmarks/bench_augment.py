@@ -2,7 +2,8 @@
 
 (a) weight matching of 256 pairs of 2-32-32-1 SIRENs (fitted to digits; and at their random init):
     one batched call vs 256 calls of one pair, same algorithm and layer orders, in the same run; checks
-    that both give the same permutations and objective, and says how much of the batched time the exact
+    that both give the same permutations and objective; the batched call split into one group of pairs per
+    thread (the default) vs one group on all threads; says how much of the one-group time the exact
     assignments themselves take (and what scipy's one-problem-per-call solver takes on the same problems);
 (b) every augmentation, and the full pipeline with aligned MixUp, on a batch of 256: INRs/s.
 
@@ -31,15 +32,17 @@ PAIRS = 256
 
 
 def matching(a: WeightBatch, b: WeightBatch, label: str) -> dict:
-    def batched():
-        return align.weight_matching(a, b, generator=torch.Generator().manual_seed(0))
+    def batched(parts: int | None = None):
+        return align.weight_matching(a, b, generator=torch.Generator().manual_seed(0), parts=parts)
 
     def one_at_a_time():
         return [align.weight_matching(a[i], b[i], generator=torch.Generator().manual_seed(0)) for i in range(len(a))]
 
     batched()  # warm-up
     t_batched, res = timed(batched, 5)
+    t_one_group, whole = timed(lambda: batched(parts=1), 5)
     t_single, singles = timed(one_at_a_time, 2)
+    split_same = all(torch.equal(x, y) for x, y in zip(whole.action.perms, res.action.perms, strict=True))
     same_perms = all(
         torch.equal(torch.cat([s.action.perms[h] for s in singles]), res.action.perms[h])
         for h in range(len(SPEC.hidden))
@@ -59,7 +62,7 @@ def matching(a: WeightBatch, b: WeightBatch, label: str) -> dict:
 
     align.linear_assignment = counting
     t_check = time.perf_counter()
-    batched()
+    batched(parts=1)
     t_check = time.perf_counter() - t_check
     align.linear_assignment = solve
     scores = torch.cat(problems).numpy()
@@ -73,6 +76,9 @@ def matching(a: WeightBatch, b: WeightBatch, label: str) -> dict:
         "batched_s": t_batched,
         "one_at_a_time_s": t_single,
         "speedup": t_single / t_batched,
+        "one_group_s": t_one_group,
+        "split_speedup": t_one_group / t_batched,
+        "split_same_permutations": split_same,
         "pairs_per_s": len(a) / t_batched,
         "same_permutations": same_perms,
         "max_objective_difference": objective_gap,
@@ -88,9 +94,10 @@ def matching(a: WeightBatch, b: WeightBatch, label: str) -> dict:
     print(
         f"{label:>12}: batched {1e3 * t_batched:7.1f} ms ({row['pairs_per_s']:6.0f} pairs/s) vs one at a time "
         f"{1e3 * t_single:7.1f} ms -> {row['speedup']:5.1f}x; same permutations: {same_perms}, "
-        f"max objective difference {objective_gap:.1e}; sweeps mean {row['mean_sweeps']:.2f} max {row['max_sweeps']}; "
+        f"max objective difference {objective_gap:.1e}; in {torch.get_num_threads()} groups side by side vs one "
+        f"group on all cores {1e3 * t_one_group:.1f} ms -> {row['split_speedup']:.2f}x, same: {split_same}; sweeps mean {row['mean_sweeps']:.2f} max {row['max_sweeps']}; "
         f"{solve_time[1]} assignments at {row['us_per_assignment']:.1f} us = {100 * row['assignment_share']:.0f}% "
-        f"of the batched time (scipy's linear_sum_assignment, one call each: {scipy_us:.1f} us, same: {scipy_same})"
+        f"of the one-group time (scipy's linear_sum_assignment, one call each: {scipy_us:.1f} us, same: {scipy_same})"
     )
     return row
 

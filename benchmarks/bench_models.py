@@ -21,6 +21,7 @@ from torch.nn.functional import cross_entropy, one_hot
 
 from common import fitted_digits, timed
 from weightaug.augment import FULL_PIPELINE, build_augmentation
+from weightaug.kernels import keep_freed_memory
 from weightaug.models import MODELS, build_model, n_parameters
 from weightaug.weights import NetworkSpec
 
@@ -29,6 +30,7 @@ BATCH = 256
 
 
 def one_model(name: str, steps: int) -> dict:
+    keep_freed_memory()  # as the CLI does
     torch.manual_seed(0)
     weights, labels = fitted_digits(SPEC, BATCH)
     targets = one_hot(labels, 10).float()

@@ -66,6 +66,25 @@ def test_batched_equals_one_pair_at_a_time():
         torch.testing.assert_close(alone.objective[0], batched.objective[i])
 
 
+@pytest.mark.parametrize("signs", [False, True])
+def test_matching_in_parts_equals_one_group(signs):
+    spec = SPECS[2]
+    a, b = random_batch(spec, 13, seed=6), random_batch(spec, 13, seed=7)
+    whole_gen, parts_gen = torch.Generator().manual_seed(8), torch.Generator().manual_seed(8)
+    threads = torch.get_num_threads()
+    whole = weight_matching(a, b, signs=signs, generator=whole_gen, parts=1)
+    split = weight_matching(a, b, signs=signs, generator=parts_gen, parts=3)
+    assert whole.sweeps.max() > whole.sweeps.min()  # the groups sweep different numbers of times
+    assert split.aligned.equal(whole.aligned) and torch.equal(split.sweeps, whole.sweeps)
+    for got, want in zip(
+        split.action.perms + (split.action.signs or ()), whole.action.perms + (whole.action.signs or ())
+    ):
+        assert torch.equal(got, want)
+    torch.testing.assert_close(split.objective, whole.objective)
+    assert torch.equal(parts_gen.get_state(), whole_gen.get_state())  # both drew the same layer orders
+    assert torch.get_num_threads() == threads  # the caller's thread count is back
+
+
 def test_bad_input():
     a = random_batch(SPECS[0], 2)
     with pytest.raises(SpecMismatchError, match="align spec"):
@@ -75,3 +94,5 @@ def test_bad_input():
     relu = random_batch(NetworkSpec(hidden=(4,), activation="relu"), 2)
     with pytest.raises(SpecMismatchError, match="sine"):
         weight_matching(relu, relu, signs=True)
+    with pytest.raises(ValueError, match="parts"):
+        weight_matching(a, a, parts=0)
