@@ -2,7 +2,8 @@
 
 For each model, in its own process (so peak memory is its own): a training step (forward, backward, AdamW)
 on 256 fitted digits INRs, as INRs/s and peak RSS; in the same process, the full augmentation pipeline
-(with aligned MixUp) on the same batch, as a fraction of the training step. For DWSNet, where the time goes
+(with aligned MixUp) on the same batch, alternating with the steps, as a fraction of the training step
+(medians). For DWSNet, where the time goes
 (equivariant layers, pooling, head).
 
 Run: .venv/bin/python benchmarks/bench_models.py [--json FILE] [--steps N]
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 
@@ -48,10 +50,13 @@ def one_model(name: str, steps: int) -> dict:
         opt.step()
 
     step()
-    t_step = timed(step, steps)[0]
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     pipeline(weights, targets, gen)
-    t_aug = timed(lambda: pipeline(weights, targets, gen), 5)[0]
+    step_times, aug_times = [], []
+    for _ in range(steps):  # alternating, so both see the same load on this noisy machine
+        step_times.append(timed(step, 1)[0])
+        aug_times.append(timed(lambda: pipeline(weights, targets, gen), 1)[0])
+    t_step, t_aug = statistics.median(step_times), statistics.median(aug_times)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = {
         "parameters": n_parameters(model),
         "invariant": MODELS[name].invariant,
@@ -61,6 +66,7 @@ def one_model(name: str, steps: int) -> dict:
         "rss_before_model_mib": rss_before,
         "augment_s": t_aug,
         "augment_fraction_of_step": t_aug / t_step,
+        "augment_fraction_per_round": sorted(a / t for a, t in zip(aug_times, step_times, strict=True)),
     }
     if name == "dwsnet":
         row["time_split"] = dwsnet_split(model, model.normaliser(weights))
@@ -91,14 +97,16 @@ def dwsnet_split(model, batch) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", help="also write the figures to this file")
-    p.add_argument("--steps", type=int, default=3, help="timed training steps per model (median)")
+    p.add_argument("--steps", type=int, default=5, help="timed rounds per model, a step and a pipeline each (medians)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         print(json.dumps(one_model(args.one, args.steps)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH} of {SPEC.widths} SIRENs")
-    print(f"{'model':>12} {'params':>10} {'step s':>8} {'INRs/s':>8} {'peak MiB':>9} {'augment / step':>15}")
+    print(
+        f"{'model':>12} {'params':>10} {'step s':>8} {'INRs/s':>8} {'peak MiB':>9} {'augment / step':>15} {'rounds':>11}"
+    )
     out = {}
     for name in MODELS:
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps)]
@@ -106,7 +114,8 @@ def main() -> None:
         row = out[name] = json.loads(result.stdout.strip().splitlines()[-1])
         print(
             f"{name:>12} {row['parameters']:>10,} {row['step_s']:>8.3f} {row['inrs_per_s']:>8.0f} "
-            f"{row['peak_rss_mib']:>9.0f} {row['augment_fraction_of_step']:>15.2f}"
+            f"{row['peak_rss_mib']:>9.0f} {row['augment_fraction_of_step']:>15.2f} "
+            f"{min(row['augment_fraction_per_round']):>5.2f}-{max(row['augment_fraction_per_round']):.2f}"
         )
     split = out["dwsnet"]["time_split"]
     print("dwsnet forward split: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
