@@ -6,7 +6,7 @@ optionally sign-flipped). As in Git Re-Basin, coordinate descent visits the hidd
 each visit solves one linear assignment per pair, maximising the inner products of the weights and biases that
 touch that layer, given the other layers. A pair stops when a whole sweep gains nothing (or after
 ``max_sweeps``). Similarities are batched matrix products; the assignments of all active pairs are solved by
-one call to a compiled batch solver.
+one call to a compiled batch solver. On the CPU the pairs are matched in groups, one per core, side by side.
 """
 
 from __future__ import annotations
