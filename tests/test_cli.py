@@ -1,5 +1,8 @@
 import json
+import subprocess
+import sys
 
+import pytest
 from click.testing import CliRunner
 
 from weightaug.cli import main
@@ -57,3 +60,88 @@ def test_models_and_augmentations_listings():
     assert "2-16-16-1" in result.output
     result = runner.invoke(main, ["augmentations"])
     assert result.exit_code == 0 and "mixup_sign_align" in result.output and "full pipeline" in result.output
+
+
+def _commands(group, prefix=()):
+    """Every command path of the CLI: ("fit",), ("was", "train"), ..."""
+    for name, cmd in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*prefix, name))
+
+
+def test_every_listing_names_what_its_registry_holds():
+    from weightaug.augment.registry import REGISTRY
+    from weightaug.experiments import experiments, presets
+    from weightaug.models import MODELS
+    from weightaug.was import TRANSFORMS
+
+    runner = CliRunner()
+    for verb, names in (
+        (["experiments"], [*experiments(), *presets()]),
+        (["models"], list(MODELS)),
+        (["augmentations"], list(REGISTRY)),
+        (["was", "transforms"], list(TRANSFORMS)),
+    ):
+        r = runner.invoke(main, verb, terminal_width=200)
+        assert r.exit_code == 0, (verb, r.output)
+        missing = [n for n in names if n not in r.output]
+        assert not missing, (verb, missing)
+    r = runner.invoke(main, ["experiments"], terminal_width=200)
+    was_line = next(line for line in r.output.splitlines() if line.strip("│ ").startswith("was "))
+    assert "was-fmnist-small" in was_line and "digits" not in was_line  # each experiment with its presets
+
+
+def test_every_verb_has_help():
+    runner = CliRunner()
+    paths = list(_commands(main))
+    assert ("was", "train") in paths and ("import",) in paths
+    for path in paths:
+        r = runner.invoke(main, [*path, "--help"])
+        assert r.exit_code == 0 and "Usage" in r.output, (path, r.output)
+
+
+def test_choices_come_from_the_registries():
+    from weightaug.experiments import presets
+    from weightaug.models import MODELS
+    from weightaug.models.normalize import NORMALISERS
+    from weightaug.train.contrastive import POSITIVES
+    from weightaug.was.models import IMAGE_MODELS
+    from weightaug.was.train import RECIPES
+
+    def choices(path, option):
+        cmd = main
+        for name in path:
+            cmd = cmd.commands[name]
+        return list(next(p for p in cmd.params if p.name == option).type.choices)
+
+    assert choices(["train"], "model") == list(MODELS)
+    assert choices(["train"], "normalise") == list(NORMALISERS)
+    assert choices(["train"], "contrastive") == list(POSITIVES)
+    assert choices(["experiment"], "preset") == list(presets())
+    assert choices(["was", "train"], "model") == list(IMAGE_MODELS)
+    assert choices(["was", "train"], "recipe") == list(RECIPES)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", "--out", "o", "--shard-size", "0"],
+        ["fit", "--out", "o", "--chunk-size", "0"],
+        ["fit", "--out", "o", "--steps", "-1"],
+        ["fit", "--out", "o", "--views", "0"],
+        ["fit", "--out", "o", "--train-size", "0"],
+        ["fit", "--out", "o", "--input-views", "-1"],
+        ["was", "train", "--out", "o", "--epochs", "0"],
+        ["was", "train", "--out", "o", "--batch-size", "0"],
+    ],
+)
+def test_sizes_reject_zero_and_negatives_at_parse_time(args, tmp_path):
+    r = CliRunner().invoke(main, [a.replace("o", str(tmp_path / "o")) if a == "o" else a for a in args])
+    assert r.exit_code == 2 and "Invalid value" in r.output, r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_python_dash_m_runs_the_cli():
+    r = subprocess.run([sys.executable, "-m", "weightaug", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Usage: weightaug" in r.stdout, r.stderr

@@ -12,27 +12,38 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from weightaug.experiments.config import ConfigError, presets
 from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fit_shard, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
 from weightaug.inr.init import INITS
+from weightaug.inr.render import fit_quality_warning
 from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
-from weightaug.inr.store import DatasetError, INRDataset
+from weightaug.inr.store import SPLITS, DatasetError, INRDataset
 from weightaug.kernels import keep_freed_memory
+from weightaug.models import MODELS
+from weightaug.models.normalize import NORMALISERS
 from weightaug.progress import LOG_WIDTH, console, progress_bar
+from weightaug.train.contrastive import POSITIVES
 from weightaug.train.loop import OPTIMIZERS, SCHEDULES, TrainConfig
-from weightaug.weights import NetworkSpec, SpecMismatchError
+from weightaug.was.models import IMAGE_MODELS
+from weightaug.was.train import RECIPES
+from weightaug.weights import ACTIVATIONS, NetworkSpec, SpecMismatchError
 
 stdout = Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
 USER_ERRORS = (
+    ConfigError,
     DataNotFoundError,
     DatasetError,
     FileExistsError,
     FileNotFoundError,
     FitDivergedError,
     FloatingPointError,
+    OSError,  # a write that fails names the file and the reason (weightaug.io.WriteError)
     SpecMismatchError,
     ValueError,
 )
+POSITIVE = click.IntRange(min=1)
+COUNT = click.IntRange(min=0)
 
 
 class _Group(click.Group):
@@ -69,10 +80,14 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the source's files.")
 @click.option("--download", is_flag=True, help="Download the source if it is not found (needs internet).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset directory.")
-@click.option("--views", type=int, default=1, show_default=True, help="Independent fits per training object.")
-@click.option("--eval-views", type=int, default=1, show_default=True, help="Fits per validation/test object.")
+@click.option("--views", type=POSITIVE, default=1, show_default=True, help="Independent fits per training object.")
+@click.option("--eval-views", type=POSITIVE, default=1, show_default=True, help="Fits per validation/test object.")
 @click.option(
-    "--input-views", type=int, default=0, show_default=True, help="Extra training fits of randomly transformed images."
+    "--input-views",
+    type=COUNT,
+    default=0,
+    show_default=True,
+    help="Extra training fits of randomly transformed images.",
 )
 @click.option(
     "--input-transforms",
@@ -81,15 +96,22 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
     callback=_csv,
     help="Transforms for --input-views.",
 )
-@click.option("--train-size", type=int, default=None, help="Use only this many training objects.")
-@click.option("--val-size", type=int, default=None, help="Validation objects (default: 5000 of the train set, or 15%).")
-@click.option("--test-size", type=int, default=None, help="Use only this many test objects.")
+@click.option("--train-size", type=POSITIVE, default=None, help="Use only this many training objects.")
+@click.option(
+    "--val-size", type=POSITIVE, default=None, help="Validation objects (default: 5000 of the train set, or 15%)."
+)
+@click.option("--test-size", type=POSITIVE, default=None, help="Use only this many test objects.")
 @click.option("--hidden", default="32,32", show_default=True, callback=_widths, help="Hidden layer widths.")
-@click.option("--activation", type=click.Choice(["sine", "relu"]), default="sine", show_default=True)
+@click.option("--activation", type=click.Choice(ACTIVATIONS), default="sine", show_default=True)
 @click.option("--w0", type=float, default=30.0, show_default=True, help="SIREN frequency factor.")
 @click.option("--output-offset", type=float, default=0.5, show_default=True, help="Constant added to the output.")
-@click.option("--steps", type=int, default=FitConfig.steps, show_default=True, help="Maximum Adam steps per INR.")
-@click.option("--lr", type=float, default=FitConfig.lr, show_default=True)
+@click.option("--steps", type=POSITIVE, default=FitConfig.steps, show_default=True, help="Maximum Adam steps per INR.")
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Adam's learning rate (default: from the architecture, 5e-3 for 32-32 hidden layers; see bench_fit_lr.py).",
+)
 @click.option(
     "--init",
     type=click.Choice(INITS),
@@ -107,12 +129,14 @@ def _csv(_ctx, _param, value: str) -> tuple[str, ...]:
 )
 @click.option(
     "--chunk-size",
-    type=int,
+    type=POSITIVE,
     default=FitConfig.chunk_size,
     show_default=True,
     help="INRs fitted together (a speed knob; recorded, as BLAS may round differently with it).",
 )
-@click.option("--shard-size", type=int, default=4096, show_default=True, help="INRs per file (the unit of resuming).")
+@click.option(
+    "--shard-size", type=POSITIVE, default=4096, show_default=True, help="INRs per file (the unit of resuming)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--overwrite", is_flag=True, help="Replace an output directory of another configuration.")
@@ -157,6 +181,7 @@ def fit(
         output_offset=output_offset,
     )
     cfg = FitConfig(steps=steps, lr=lr, init=init, target_psnr=target_psnr or None, chunk_size=chunk_size)
+    cfg = cfg.for_spec(spec)
     splits = SplitConfig(
         seed=seed,
         train_size=train_size,
@@ -190,6 +215,9 @@ def fit(
 
         root = build_dataset(out, src, spec, cfg, splits, shard_size, overwrite, info, device, update)
     _print_summary(INRDataset(root))
+    warning = fit_quality_warning(INRDataset(root))
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def _dry_run(src, spec, cfg, splits, plan, device: str) -> None:
@@ -229,6 +257,9 @@ def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
     out.print(
         f"[bold]{s['root']}[/bold]: source {s['source']['name']}, spec {spec.widths} {spec.activation} w0={spec.w0:g} offset={spec.output_offset:g}, {s['n_params']} params per INR"
     )
+    if s["source"]["name"] == "imported":
+        roots = "; ".join(f"{a} -> {b}" for a, b in s["source"].get("roots", {}).items())
+        out.print(f"imported from {s['source']['from']}" + (f", absolute paths re-rooted: {roots}" if roots else ""))
     table = Table(
         "split", "objects", "INRs", "INRs per view", "PSNR mean ± std", "min", "p10", "median", "p90", "reached target"
     )
@@ -255,8 +286,8 @@ def info(dataset: str, as_json: bool) -> None:
 @main.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
-@click.option("-n", "n", type=int, default=8, show_default=True, help="Number of objects.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@click.option("-n", "n", type=POSITIVE, default=8, show_default=True, help="Number of objects.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -278,16 +309,27 @@ def render(dataset: str, out: str, split: str, n: int, data_dir: str | None) -> 
     "--root",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder the JSON's paths are relative to (default: tried next to the JSON).",
+    help="Folder the JSON's paths are relative to, and under which absolute paths of another machine are "
+    "re-rooted (default: the working folder, the JSON's folder and its parent).",
 )
 @click.option("--multiview", is_flag=True, help="Paths are .../<view>/<folder>/<file> (the official multiview data).")
 @click.option("--w0", type=float, default=30.0, show_default=True)
 @click.option(
     "--output-offset", type=float, default=0.5, show_default=True, help="The peers' INRs add 0.5 to their output."
 )
-@click.option("--overwrite", is_flag=True)
+@click.option(
+    "--image-size", type=POSITIVE, default=28, show_default=True, help="Side of the images (MNIST 28, CIFAR 32)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace --out (swapped in only when the import succeeded).")
 def import_(
-    splits_json: str, out: str, root: str | None, multiview: bool, w0: float, output_offset: float, overwrite: bool
+    splits_json: str,
+    out: str,
+    root: str | None,
+    multiview: bool,
+    w0: float,
+    output_offset: float,
+    image_size: int,
+    overwrite: bool,
 ) -> None:
     """Import a peer-format INR dataset (torch state_dict files with a label, plus a splits JSON)."""
     from weightaug.inr.importer import import_peer_dataset
@@ -301,6 +343,7 @@ def import_(
             multiview,
             w0,
             output_offset,
+            image_size,
             overwrite=overwrite,
             progress=lambda n: bar.update(task, advance=n),
         )
@@ -311,9 +354,9 @@ def import_(
 @click.option(
     "--hidden", default="32,32", show_default=True, callback=_widths, help="Hidden widths of the INRs the models read."
 )
-@click.option("--in-dim", type=int, default=2, show_default=True)
-@click.option("--out-dim", type=int, default=1, show_default=True)
-@click.option("--classes", type=int, default=10, show_default=True)
+@click.option("--in-dim", type=POSITIVE, default=2, show_default=True)
+@click.option("--out-dim", type=POSITIVE, default=1, show_default=True)
+@click.option("--classes", type=POSITIVE, default=10, show_default=True)
 def models(hidden: tuple[int, ...], in_dim: int, out_dim: int, classes: int) -> None:
     """The weight-space models at their presets: parameters for INRs of this spec, and what each is."""
     from weightaug.models import MODELS, build_model, n_parameters
@@ -406,27 +449,27 @@ def _choice_of(flag: str, table: dict[str, str], default: str):
 
 @main.command("train")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
-@click.option("--model", default="dwsnet", show_default=True, help="mlp, dwsnet, nfn, graph or transformer.")
+@click.option("--model", type=click.Choice(list(MODELS)), default="dwsnet", show_default=True)
 @click.option(
     "--augment",
     default="none",
     show_default=True,
     help="Augmentations, e.g. siren_negation,mixup_align (see `weightaug augmentations`).",
 )
-@click.option("--views", type=int, default=None, help="Train on the first N views per object (default: all).")
+@click.option("--views", type=POSITIVE, default=None, help="Train on the first N views per object (default: all).")
 @click.option(
     "--contrastive",
-    type=click.Choice(["views", "augment"]),
+    type=click.Choice(POSITIVES),
     default=None,
     help="SimCLR with these positives, then a linear probe.",
 )
-@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
-@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--epochs", type=POSITIVE, default=TrainConfig.epochs, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=TrainConfig.batch_size, show_default=True)
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
 @click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True)
 @_choice_of("--optimizer", OPTIMIZERS, TrainConfig.optimizer)
 @_choice_of("--schedule", SCHEDULES, TrainConfig.schedule)
-@click.option("--normalise", type=click.Choice(["position", "layer"]), default="position", show_default=True)
+@_choice_of("--normalise", NORMALISERS, "position")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bfloat16 autocast on CUDA).")
 @click.option(
@@ -459,7 +502,7 @@ def train_command(
         epochs, batch_size, lr, weight_decay, seed=seed, device=device, optimizer=optimizer, schedule=schedule
     )
     torch.manual_seed(seed)  # the model's init
-    net = build_model(model, ds.spec, len(ds.manifest["source"]["classes"]))
+    net = build_model(model, ds.spec, len(ds.classes))
     pipeline = build_augmentation(None if augment == "none" else augment, ds.spec)
     splits = Splits(ds.split("train", views), ds.split("val", 1), ds.split("test", 1))
     if contrastive:
@@ -486,7 +529,7 @@ def demo(out: str, data_root: str, device: str, settings: dict) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--preset", default="digits", show_default=True, help="digits, fmnist-small or fmnist-full.")
+@click.option("--preset", type=click.Choice(list(presets())), default="digits", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Default runs/experiments/NAME-PRESET.")
 @_experiment_options
 @click.option("--fresh", is_flag=True, help="Discard earlier results and checkpoints in --out instead of resuming.")
@@ -511,13 +554,16 @@ def merge(folders: tuple[str, ...], out: str) -> None:
 @main.command("experiments")
 def list_experiments() -> None:
     """The experiment configs and data presets."""
-    from weightaug.experiments import experiments, load_config, presets
+    from weightaug.experiments import experiments
+    from weightaug.experiments.config import describe
 
     table = Table(title="experiments (weightaug experiment NAME --preset PRESET)")
     table.add_column("name")
     table.add_column("what it measures")
+    table.add_column("presets")
     for name in experiments():
-        table.add_row(name, load_config(name, "digits").description)
+        description, at = describe(name)
+        table.add_row(name, description, ", ".join(at))
     out = Console()
     out.print(table)
     table = Table(title="presets")
@@ -534,7 +580,7 @@ def was_group() -> None:
 
 
 @was_group.command("train")
-@click.option("--model", default="small_cnn", show_default=True, help="small_cnn, resnet18 or resnet34.")
+@click.option("--model", type=click.Choice(list(IMAGE_MODELS)), default="small_cnn", show_default=True)
 @click.option("--data", "source", type=click.Choice(SOURCES), default="fashion-mnist", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option(
@@ -543,13 +589,13 @@ def was_group() -> None:
     show_default=True,
     help="A shadow transform (see `weightaug was transforms`), or none.",
 )
-@click.option("--recipe", type=click.Choice(["weak", "strong"]), default="strong", show_default=True)
-@click.option("--epochs", type=int, default=30, show_default=True)
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=None, help="Default: the recipe's.")
-@click.option("--train-size", type=int, default=None)
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default="strong", show_default=True)
+@click.option("--epochs", type=POSITIVE, default=30, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=128, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Default: the recipe's.")
+@click.option("--train-size", type=POSITIVE, default=None)
 @click.option(
-    "--val-size", type=int, default=None, help="Validation images drawn from the training set (default 5000)."
+    "--val-size", type=POSITIVE, default=None, help="Validation images drawn from the training set (default 5000)."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from weightaug.kernels import sine_and_slope
 
 Activation = Literal["sine", "relu"]
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
 
 class SpecMismatchError(ValueError):
@@ -37,8 +38,8 @@ class NetworkSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if self.activation not in ("sine", "relu"):
-            raise ValueError(f"activation must be 'sine' or 'relu', got {self.activation!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         if min((self.in_dim, self.out_dim, *self.hidden)) < 1:
             raise ValueError(f"every layer width must be >= 1, got {self.widths}")
 

@@ -55,17 +55,30 @@ def describe() -> dict[str, str]:
     return out
 
 
-def _parameters(factory: Callable[..., Augmentation]) -> list[str]:
+def _parameters(factory: Callable[..., Augmentation]) -> dict[str, object]:
+    """The parameters a name may set, with their defaults."""
     cls, fixed = _unwrap(factory)
-    names = inspect.signature(cls).parameters
-    return [n for n in names if n not in ("spec", "transforms") and n not in fixed]
+    params = inspect.signature(cls).parameters
+    return {n: p.default for n, p in params.items() if n not in ("spec", "transforms") and n not in fixed}
 
 
-def _value(text: str):
+def _value(name: str, key: str, text: str, default):
+    """``text`` as a value of the type of the parameter's default (ints are accepted for floats)."""
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        return text
+        value = text
+    expected = type(default)
+    if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
+        return value
+    if expected in (tuple, list) and isinstance(value, tuple | list):
+        return expected(value)
+    kinds = {float: "a number", int: "an integer", bool: "True or False", str: "a word"}
+    raise UnknownAugmentationError(
+        f"{name}: parameter {key} expects {kinds.get(expected, expected.__name__)}, got {text!r}"
+    )
 
 
 def parse_one(item: str, spec: NetworkSpec | None = None) -> Augmentation:
@@ -85,7 +98,7 @@ def parse_one(item: str, spec: NetworkSpec | None = None) -> Augmentation:
             raise UnknownAugmentationError(
                 f"{name}: bad parameter {param!r}; write key=value with key one of: {', '.join(allowed)}"
             )
-        kwargs[key] = _value(text)
+        kwargs[key] = _value(name, key, text, allowed[key])
     return factory(spec=spec, **kwargs)
 
 

@@ -34,6 +34,7 @@ class ExperimentConfig:
     description: str = ""
     source: str = "digits"
     data_dir: str | None = None
+    dataset: str | None = None  # an existing INR dataset folder (fitted or imported) instead of fitting one
     init: str = "sitzmann"
     fit_steps: int = 500
     fit_lr: float = 5e-3
@@ -100,6 +101,17 @@ def experiments() -> list[str]:
     )
 
 
+def runs_at(kind: str, preset: str) -> bool:
+    """Shadow-weight experiments run at the ``was-`` presets (images), the INR experiments at the others."""
+    return (kind == "was") == preset.startswith("was-")
+
+
+def describe(name: str) -> tuple[str, list[str]]:
+    """An experiment's description and the presets it runs at (for listings; nothing is resolved)."""
+    table = _read(name)
+    return table.get("description", ""), [p for p in presets() if runs_at(table.get("kind", ""), p)]
+
+
 def presets() -> dict[str, dict]:
     table = _read("presets")
     _check_version(table, "presets.toml")
@@ -138,8 +150,8 @@ def load_config(name: str, preset: str, overrides: dict | None = None) -> Experi
     }
     if merged.get("kind") not in KINDS:
         raise ConfigError(f"{name}.toml: kind must be one of {', '.join(KINDS)}, got {merged.get('kind')!r}")
-    if (merged["kind"] == "was") != preset.startswith("was-"):
-        fitting = [p for p in known if p.startswith("was-") == (merged["kind"] == "was")]
+    if not runs_at(merged["kind"], preset):
+        fitting = [p for p in known if runs_at(merged["kind"], p)]
         raise ConfigError(f"experiment {name!r} does not run at preset {preset!r}; its presets: {', '.join(fitting)}")
     cfg = ExperimentConfig(name=name, preset=preset, **merged)
     validate(cfg)

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from weightaug.inr.store import atomic_write_bytes
+from weightaug.io import atomic_write_bytes
 
 
 def cell_of(kind: str, run: dict) -> tuple[str, str]:

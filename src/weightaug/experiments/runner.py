@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 
 from weightaug.augment import build_augmentation
-from weightaug.experiments.config import DATA_KEYS, ExperimentConfig, augment_of, load_config
+from weightaug.experiments.config import DATA_KEYS, ConfigError, ExperimentConfig, augment_of, load_config
 from weightaug.inr.build import SplitConfig, build_dataset, make_splits
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.sources import load_source
-from weightaug.inr.store import INRDataset, INRSplit, atomic_write_bytes, read_manifest
+from weightaug.inr.store import INRDataset, INRSplit, read_manifest
+from weightaug.io import atomic_write_bytes
 from weightaug.models import build_model
 from weightaug.progress import progress_bar
 from weightaug.train import (
@@ -148,7 +149,7 @@ def make_task(cfg: ExperimentConfig, ds: INRDataset | None, data, run: Run, devi
     if run.is_pixel:
         return pixel_task(cfg, ds, run, device)
     splits = Splits(subset(data.train, run.views, run.fraction), data.val, data.test)
-    n_classes = len(ds.manifest["source"]["classes"])
+    n_classes = len(ds.classes)
     model = build_model(run.model, ds.spec, n_classes)
     positives, augment = augment_of(run.variant)
     pipeline = build_augmentation(augment, ds.spec)
@@ -199,7 +200,12 @@ def run_experiment(
     if cfg.kind == "was":
         ds, data = None, image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size)
     else:
-        ds = ensure_dataset(cfg, data_root, device, progress)
+        ds = INRDataset(cfg.dataset) if cfg.dataset else ensure_dataset(cfg, data_root, device, progress)
+        if cfg.pixel_models and ds.manifest["source"]["name"] == "imported":
+            raise ConfigError(
+                f"pixel baselines train on the source images, which the imported dataset {ds.root} does not have; "
+                "--set pixel_models=[]"
+            )
         data = Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
     (out / "checkpoints").mkdir(exist_ok=True)
     plan = plan_runs(cfg)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +26,17 @@ from torch import Tensor
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
 from weightaug.inr.init import uniform_streams
 from weightaug.inr.sources import ImageSource
-from weightaug.inr.store import FORMAT, SPLITS, VERSION, INRSplit, read_manifest, sha256, write_manifest, write_shard
+from weightaug.inr.store import (
+    FORMAT,
+    SPLITS,
+    VERSION,
+    DatasetError,
+    INRSplit,
+    read_manifest,
+    write_manifest,
+    write_shard,
+)
+from weightaug.io import remove, sha256, staging_path, swap_in
 from weightaug.weights import NetworkSpec
 
 INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")
@@ -128,7 +137,7 @@ def plan_build(
         raise ValueError(f"spec has {spec.out_dim} outputs but {source.name} images have {source.shape[0]} channels")
     if spec.in_dim != 2:
         raise ValueError(f"image INRs take 2D coordinates; spec has in_dim {spec.in_dim}")
-    objects = make_splits(source, splits)
+    objects, fit = make_splits(source, splits), fit.for_spec(spec)
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -195,30 +204,32 @@ def _locked(path: Path, wait: bool = True) -> Iterator[bool]:
         os.close(fd)
 
 
-def _clear(root: Path) -> None:
-    for p in root.iterdir():
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
+def _existing(root: Path, plan: BuildPlan) -> tuple[str, Exception | None]:
+    """What ``root`` holds for this plan: ``missing`` (nothing, or an empty folder), ``partial`` or ``complete``
+    (this very build), or ``other``, with the error that refuses it without --overwrite."""
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+        return "missing", None
+    if not (root / "manifest.json").is_file():
+        return "other", FileExistsError(
+            f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out"
+        )
+    try:
+        old = read_manifest(root)
+    except DatasetError as e:
+        return "other", e
+    if _identity(old) != plan.config:
+        return "other", FileExistsError(
+            f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it "
+            "(the new one is built beside it and swapped in when complete), or choose another --out"
+        )
+    return ("complete" if old.get("complete") else "partial"), None
 
 
-def _start(root: Path, plan: BuildPlan, overwrite: bool) -> dict:
+def _start(root: Path, plan: BuildPlan) -> dict:
     """The manifest to resume from (call holding the root's lock): the listed shards that are intact on disk."""
     done: dict[str, dict] = {}
     if (root / "manifest.json").exists():
-        old = read_manifest(root)
-        if _identity(old) == plan.config:
-            done = {e["file"]: e for e in old["shards"]}
-        elif overwrite:
-            _clear(root)
-        else:
-            raise FileExistsError(
-                f"{root} holds an INR dataset of a different configuration; pass --overwrite to replace it, or choose another --out"
-            )
-    elif any(root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"{root} exists and is not an INR dataset; pass --overwrite to replace it, or choose another --out"
-            )
-        _clear(root)
+        done = {e["file"]: e for e in read_manifest(root)["shards"]}
     intact = [
         done[e["file"]]
         for e in plan.shards
@@ -255,16 +266,42 @@ def build_dataset(
 ) -> Path:
     """Fit (or resume fitting) the dataset described by the arguments into ``out``.
 
-    An ``out`` holding a different configuration is refused unless ``overwrite``. Several processes may
-    build one dataset side by side: each fits the next shard no other is fitting (file locks), then waits
-    for the others' shards, and fits any whose worker died. ``progress(n, psnr)`` is called as INRs finish,
-    first with the already finished ones (``psnr`` empty) on resume, and as other workers finish shards.
+    A finished ``out`` of the same build is left as it is (nothing is written). An ``out`` holding anything
+    else is refused unless ``overwrite``; then the new dataset is built in a hidden sibling folder (which
+    resumes like ``out`` itself) and swapped in only when complete, so a failed or killed build loses nothing.
+    Several processes may build one dataset side by side: each fits the next shard no other is fitting (file
+    locks), then waits for the others' shards, and fits any whose worker died. ``progress(n, psnr)`` is called
+    as INRs finish, first with the already finished ones (``psnr`` empty) on resume, and as other workers
+    finish shards.
     """
-    root = Path(out)
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    final, fit = Path(out), fit.for_spec(spec)
     plan = plan_build(source, spec, fit, splits, shard_size, source_info or {})
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root):
-        manifest = _start(root, plan, overwrite)
+    root, staged = final, staging_path(final)
+    if not final.exists():
+        final.mkdir(parents=True, exist_ok=True)
+    with _locked(final):  # workers starting together judge the folder one at a time
+        state, refusal = _existing(final, plan)
+        if state == "missing" and _existing(staged, plan)[0] == "complete":  # stopped between the two renames
+            swap_in(staged, final)
+            state = "complete"
+        if state in ("missing", "partial"):
+            manifest = _start(final, plan)
+    if state == "complete":
+        if progress is not None:
+            progress(plan.n_items, torch.empty(0))
+        return final
+    if state == "other":
+        if not overwrite:
+            raise refusal
+        root = staged
+        root.mkdir(exist_ok=True)
+        with _locked(root):
+            if _existing(root, plan)[0] == "other":  # an abandoned replacement of another configuration
+                for p in root.iterdir():
+                    remove(p)
+            manifest = _start(root, plan)
     finished = {e["file"] for e in manifest["shards"]}
     if progress is not None:
         progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
@@ -290,6 +327,8 @@ def build_dataset(
                     )
                     write_manifest(root, manifest)
                 finished.add(entry["file"])
+    if root != final and not root.exists():
+        return final  # another worker finished the replacement and swapped it in
     with _locked(root):
         manifest = _sync(root, plan, finished, progress)
         if not manifest["complete"]:  # the last worker to finish marks it
@@ -298,7 +337,9 @@ def build_dataset(
             write_manifest(root, manifest)
             for lock in root.glob(".*.lock"):
                 lock.unlink()
-    return root
+            if root != final:
+                swap_in(root, final)
+    return final
 
 
 def fit_shard(

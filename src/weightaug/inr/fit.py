@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import Tensor
@@ -25,12 +25,30 @@ class FitDivergedError(RuntimeError):
     """Some INRs produced non-finite values even after refitting with smaller learning rates."""
 
 
+MAX_LR = 5e-3  # the recipe's rate for 2-32-32-1
+LR_BUDGET = 0.32  # lr x (summed fan-in of the hidden-to-hidden layers) that stays stable (bench_fit_lr.py)
+
+
+def default_lr(spec: NetworkSpec) -> float:
+    """The fitting learning rate for SIRENs of ``spec`` when none is given.
+
+    Adam's steps move every weight by about lr, so a hidden layer's pre-activation moves by about lr x fan-in,
+    amplified by w0 and compounded layer over layer: past a threshold the fit collapses to a constant (about
+    10 dB). Measured over widths 32-128 and 2-4 hidden layers (benchmarks/bench_fit_lr.py, BENCHMARKS.md), that
+    threshold falls as 1 / (width x (hidden layers - 1)); this rule keeps a factor of about 2-3 below it:
+    ``min(5e-3, 0.32 / sum of the hidden-to-hidden fan-ins)``, 5e-3 for the default 2-32-32-1.
+    """
+    fan_in = sum(spec.hidden[:-1])
+    return MAX_LR if fan_in == 0 else min(MAX_LR, LR_BUDGET / fan_in)
+
+
 @dataclass(frozen=True)
 class FitConfig:
-    """How each INR is fitted. ``target_psnr`` stops an INR early once reached (None: run all steps)."""
+    """How each INR is fitted. ``target_psnr`` stops an INR early once reached (None: run all steps);
+    ``lr`` None takes :func:`default_lr` of the spec (see :meth:`for_spec`)."""
 
     steps: int = 500
-    lr: float = 5e-3
+    lr: float | None = None
     init: Init = "sitzmann"
     target_psnr: float | None = 40.0
     betas: tuple[float, float] = (0.9, 0.999)
@@ -40,11 +58,15 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
-        if self.steps < 1 or self.lr <= 0 or self.chunk_size < 1:
+        if self.steps < 1 or (self.lr is not None and self.lr <= 0) or self.chunk_size < 1:
             raise ValueError(
                 f"steps, lr and chunk_size must be positive, got {self.steps}, {self.lr}, {self.chunk_size}"
             )
         check_init(self.init)
+
+    def for_spec(self, spec: NetworkSpec) -> FitConfig:
+        """This config with its learning rate filled in for ``spec``."""
+        return self if self.lr is not None else replace(self, lr=default_lr(spec))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -163,7 +185,7 @@ def fit_inrs(
         raise ValueError(
             f"targets must be (B, {coords.shape[0]}, {spec.out_dim}) for these coordinates, got {tuple(targets.shape)}"
         )
-    device = targets.device
+    device, config = targets.device, config.for_spec(spec)
     results, psnrs = [], []
     for lo in range(0, targets.shape[0], config.chunk_size):
         sl = slice(lo, lo + config.chunk_size)

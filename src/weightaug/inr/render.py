@@ -9,7 +9,8 @@ import torch
 
 from weightaug.inr.fit import coordinate_grid
 from weightaug.inr.sources import DataNotFoundError, ImageSource, load_source
-from weightaug.inr.store import INRDataset, atomic_write_bytes
+from weightaug.inr.store import INRDataset
+from weightaug.io import atomic_write_bytes
 
 
 def summary(ds: INRDataset) -> dict:
@@ -48,6 +49,27 @@ def summary(ds: INRDataset) -> dict:
             "psnr": stats,
         }
     return out
+
+
+FAR_BELOW_DB = 10.0  # an INR this far under the target PSNR (or under 20 dB without one) is a failed fit
+
+
+def fit_quality_warning(ds: INRDataset) -> str | None:
+    """A line saying how many INRs ended far below the fit's target PSNR, and what to change; None if none did."""
+    fit = ds.manifest.get("fit") or {}
+    target = fit.get("target_psnr")
+    floor = target - FAR_BELOW_DB if target is not None else 2 * FAR_BELOW_DB
+    psnr = torch.cat([ds.column(name, "psnr") for name in ds.splits])
+    psnr = psnr[torch.isfinite(psnr)]
+    low = psnr < floor
+    if not low.any():
+        return None
+    where = f"more than {FAR_BELOW_DB:g} dB below the {target:g} dB target" if target is not None else "below 20 dB"
+    return (
+        f"{int(low.sum())} of {len(psnr)} INRs ended {where} (median {psnr[low].median():.1f} dB, best "
+        f"{psnr.max():.1f} dB) at lr {fit.get('lr'):g} and {fit.get('steps')} steps; fit again with a lower --lr "
+        f"(try {fit.get('lr', 0) / 5:.0e}) or more --steps, with --overwrite"
+    )
 
 
 def render_grid(

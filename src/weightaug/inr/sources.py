@@ -12,7 +12,6 @@ Images are uint8 ``(N, C, H, W)``; objects are numbered train images first, then
 from __future__ import annotations
 
 import gzip
-import pickle
 import shutil
 import tarfile
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from weightaug.io import load_plain_pickle
 
 SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -218,20 +219,18 @@ def _find_cifar(name: str, data_dir: str | Path | None, download: bool) -> Path:
 
 
 def _load_cifar(name: str, folder: Path) -> ImageSource:
-    """Read CIFAR-10's or CIFAR-100's python batches (pickles: read only a copy you trust)."""
+    """Read CIFAR-10's or CIFAR-100's python batches (pickles of plain data, read without running any code)."""
     layout = _CIFAR[name]
     images, labels = [], []
     for f in [*layout.train, layout.test]:
-        with open(folder / f, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+        batch = load_plain_pickle(folder / f)
         images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(batch[layout.label_key], dtype=np.int64))
     n_train = sum(len(x) for x in images[:-1])
     meta = folder / layout.meta[0]
     classes = tuple(str(i) for i in range(int(max(lab.max() for lab in labels)) + 1))
     if meta.is_file():
-        with open(meta, "rb") as fh:
-            classes = tuple(n.decode() for n in pickle.load(fh, encoding="bytes")[layout.meta[1]])
+        classes = tuple(n.decode() for n in load_plain_pickle(meta)[layout.meta[1]])
     return ImageSource(
         name, torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)), n_train, classes
     )

@@ -8,10 +8,7 @@ unfinished work and is rewritten on resume.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from weightaug.io import atomic_save, atomic_write_bytes, sha256
 from weightaug.weights import NetworkSpec, WeightBatch
 
 FORMAT = "weightaug-inr-dataset"
@@ -83,22 +81,7 @@ class INRSplit:
         )
 
 
-# -- atomic files ------------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+REBUILD = "rerun the `weightaug fit` (or `weightaug import`) command that made it, with --overwrite"
 
 
 def write_manifest(root: Path, manifest: dict) -> None:
@@ -113,12 +96,10 @@ def read_manifest(root: Path) -> dict:
         )
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DatasetError(
-            f"{path} is not valid JSON ({e}); the dataset is corrupt: rebuild it with --overwrite"
-        ) from e
-    if manifest.get("format") != FORMAT:
-        raise DatasetError(f"{path} is not a weightaug INR dataset manifest (format {manifest.get('format')!r})")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path} is not valid JSON ({e}); the dataset is corrupt: {REBUILD}") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DatasetError(f"{path} is not a weightaug INR dataset manifest; {REBUILD}")
     if manifest.get("version") != VERSION:
         raise DatasetError(
             f"{path} has format version {manifest.get('version')}, this weightaug reads version {VERSION}"
@@ -139,18 +120,13 @@ def write_shard(root: Path, name: str, part: INRSplit) -> str:
         tensors[f"layer{layer}.bias"] = b
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     path = root / name
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_save(path, lambda tmp: save_file(tensors, tmp))
     return sha256(path)
 
 
-def _verified(root: Path, entry: dict) -> Path:
-    """The path of a shard listed in the manifest, after checking it exists and matches its sha256."""
+def _verified(root: Path, entry: dict, spec: NetworkSpec) -> Path:
+    """The path of a shard listed in the manifest, after checking that it exists, matches its sha256, and
+    holds the tensors of ``entry['count']`` networks of ``spec`` (read from its header, no data loaded)."""
     path = root / entry["file"]
     if not path.is_file():
         raise DatasetError(
@@ -160,25 +136,44 @@ def _verified(root: Path, entry: dict) -> Path:
         raise DatasetError(
             f"shard {path} is corrupt or truncated (sha256 does not match the manifest); delete it and rerun `weightaug fit` to refit it"
         )
+    n = entry["count"]
+    wanted = {k: (n,) for k in ("labels", "object_ids", "view_ids", "psnr")}
+    for layer, (o, i) in enumerate(spec.weight_shapes):
+        wanted[f"layer{layer}.weight"], wanted[f"layer{layer}.bias"] = (n, o, i), (n, o)
+    with safe_open(path, framework="pt") as f:
+        held = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    for key, shape in wanted.items():
+        if key not in held:
+            raise DatasetError(f"shard {path} lacks tensor {key!r}; {REBUILD}")
+        if held[key] != shape:
+            raise DatasetError(
+                f"shard {path}: {key} is {held[key]}, but {n} INRs of the manifest's spec {spec.widths} need {shape}; "
+                f"the manifest does not describe its shards: {REBUILD}"
+            )
+    extra = sorted(k for k in held if k.startswith("layer") and k not in wanted)
+    if extra:
+        raise DatasetError(
+            f"shard {path} holds {', '.join(extra)} beyond the manifest's spec {spec.widths}; the manifest does not "
+            f"describe its shards: {REBUILD}"
+        )
     return path
 
 
 def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
-    """Read and verify one shard listed in the manifest."""
-    path = _verified(root, entry)
-    t = load_file(path)
-    try:
-        weights = WeightBatch(
-            spec,
-            tuple(t[f"layer{i}.weight"] for i in range(spec.n_layers)),
-            tuple(t[f"layer{i}.bias"] for i in range(spec.n_layers)),
+    """Read and verify one shard listed in the manifest: its hash, its shapes, and finite weights."""
+    t = load_file(_verified(root, entry, spec))
+    weights = WeightBatch(
+        spec,
+        tuple(t[f"layer{i}.weight"] for i in range(spec.n_layers)),
+        tuple(t[f"layer{i}.bias"] for i in range(spec.n_layers)),
+    )
+    bad = ~torch.isfinite(weights.flatten())
+    if bad.any():
+        raise DatasetError(
+            f"shard {root / entry['file']} holds {int(bad.sum())} non-finite (NaN or Inf) weights in "
+            f"{int(bad.any(1).sum())} of its {len(weights)} INRs; refit or re-import the INRs it came from"
         )
-        part = INRSplit(weights, t["labels"], t["object_ids"], t["view_ids"], t["psnr"])
-    except KeyError as e:
-        raise DatasetError(f"shard {path} lacks tensor {e}") from e
-    if len(part) != entry["count"]:
-        raise DatasetError(f"shard {path} holds {len(part)} INRs, the manifest says {entry['count']}")
-    return part
+    return INRSplit(weights, t["labels"], t["object_ids"], t["view_ids"], t["psnr"])
 
 
 class INRDataset:
@@ -201,6 +196,11 @@ class INRDataset:
     def splits(self) -> list[str]:
         return [s for s in SPLITS if s in self.manifest["splits"]]
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names, in label order."""
+        return self.manifest["source"]["classes"]
+
     def _shards(self, name: str) -> list[dict]:
         if name not in self.manifest["splits"]:
             raise DatasetError(f"{self.root} has no split {name!r}; it has {self.splits}")
@@ -210,7 +210,7 @@ class INRDataset:
         return shards
 
     def split(self, name: str, views: int | None = None) -> INRSplit:
-        """Load a split (every shard checked against its sha256); ``views`` keeps the first views only."""
+        """Load a split (every shard checked, see :func:`read_shard`); ``views`` keeps the first views only."""
         data = INRSplit.cat([read_shard(self.root, e, self.spec) for e in self._shards(name)])
         return data.first_views(views) if views is not None else data
 
@@ -218,6 +218,6 @@ class INRDataset:
         """One per-INR field (``labels``, ``object_ids``, ``view_ids``, ``psnr``) of a split, without its weights."""
         parts = []
         for entry in self._shards(name):
-            with safe_open(_verified(self.root, entry), framework="pt") as f:
+            with safe_open(_verified(self.root, entry, self.spec), framework="pt") as f:
                 parts.append(f.get_tensor(field))
         return torch.cat(parts)

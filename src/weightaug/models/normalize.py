@@ -7,6 +7,11 @@ from torch import Tensor, nn
 
 from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch
 
+NORMALISERS = {
+    "position": "a mean and std per parameter position (the peers'; not invariant to neuron permutations)",
+    "layer": "a mean and std per weight matrix and bias vector (keeps every symmetry exact)",
+}
+
 
 class WeightNormalizer(nn.Module):
     """``(w - mean) / std`` per parameter position (``per="position"``, as the peers) or per tensor
@@ -21,8 +26,8 @@ class WeightNormalizer(nn.Module):
     @classmethod
     def fit(cls, weights: WeightBatch, per: str = "position", eps: float = 1e-6) -> WeightNormalizer:
         """Statistics of ``weights`` (the training split, before augmentation)."""
-        if per not in ("position", "layer"):
-            raise ValueError(f"per must be 'position' or 'layer', got {per!r}")
+        if per not in NORMALISERS:
+            raise ValueError(f"per must be one of {', '.join(NORMALISERS)}, got {per!r}")
         if len(weights) < 2:
             raise ValueError(f"normalisation needs at least 2 networks to estimate a std, got {len(weights)}")
         flat = weights.flatten().double()

@@ -9,18 +9,17 @@ exactly what the uninterrupted run computes.
 from __future__ import annotations
 
 import math
-import os
-import pickle
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
+
+from weightaug.io import UnreadableFileError, atomic_save, load_torch_file
 
 
 @dataclass(frozen=True)
@@ -116,14 +115,15 @@ def autocast(device: str):
     return torch.autocast("cuda", dtype=torch.bfloat16) if torch.device(device).type == "cuda" else nullcontext()
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
+def load_checkpoint(path: Path, device: str) -> dict:
+    """A checkpoint read with ``weights_only=True`` (see :func:`weightaug.io.load_torch_file`): one someone else
+    wrote cannot run code; anything but tensors and plain data is refused naming the file."""
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        return load_torch_file(path, device)
+    except UnreadableFileError as err:
+        if err.refused:
+            raise ValueError(f"checkpoint {err}; delete it, and resume only from checkpoints you wrote") from err
+        raise ValueError(f"checkpoint {path} is unreadable ({err.reason}); delete it to train from the start") from err
 
 
 def train(
@@ -150,10 +150,7 @@ def train(
     result, start = RunResult(), 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.is_file():
-        try:
-            state = torch.load(path, map_location=cfg.device, weights_only=False)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-            raise ValueError(f"checkpoint {path} is unreadable ({err}); delete it to train from the start") from err
+        state = load_checkpoint(path, cfg.device)
         if state["config"] != asdict(cfg):
             raise ValueError(
                 f"checkpoint {path} was written with another configuration; delete it or choose another output"
@@ -199,7 +196,7 @@ def train(
                 "scheduler": sched.state_dict(),
                 "result": asdict(result),
             }
-            save_atomic(state, path)
+            atomic_save(path, lambda tmp, state=state: torch.save(state, tmp))
         if on_epoch is not None:
             on_epoch(epoch, metrics)
     return result
