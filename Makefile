@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-## demo: the main job (weightaug demo): digits INRs with several views, a weight-space model without augmentation
-## and with aligned MixUp, the pixel baseline; prints the table and saves runs/demo/demo.png (about 5 minutes)
+## demo: the main job (weightaug demo): dwsnet on digits INRs, one view against four, and at one view plain training
+## against SIREN negation and sign-aware aligned MixUp, the pixel baseline; prints the table and its findings and
+## saves runs/demo/demo.png (about 5 minutes)
 demo: $(STAMP)
 	$(BIN)/weightaug demo
 

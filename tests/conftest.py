@@ -35,3 +35,13 @@ def random_batch(spec: NetworkSpec, batch: int, seed: int = 0) -> "torch.Tensor"
 
     ids = torch.arange(batch)
     return init_weights(spec, "sitzmann", seed, ids, torch.zeros_like(ids))
+
+
+class CreatesAFile:
+    """A pickle that would create a file when loaded with a plain unpickler: what a crafted file could do."""
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

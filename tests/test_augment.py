@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch.nn.functional import one_hot
@@ -178,3 +180,22 @@ def test_wrong_specs_fail_at_construction():
         build_augmentation("siren_bias:k_min=-1,k_max=1")
     with pytest.raises(ValueError, match="mode"):
         MixUp(mode="aligned")
+
+
+def test_parameters_are_type_checked_when_the_pipeline_is_built(small_dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from weightaug.cli import main
+
+    for text, expected in (
+        ("noise:rel_std=abc", "noise: parameter rel_std expects a number, got 'abc'"),
+        ("siren_bias:k_min=0.5", "siren_bias: parameter k_min expects an integer, got '0.5'"),
+        ("mixup_align:max_sweeps=True", "mixup_align: parameter max_sweeps expects an integer, got 'True'"),
+        ("dropout:rate=[1]", "dropout: parameter rate expects a number, got '[1]'"),
+    ):
+        with pytest.raises(UnknownAugmentationError, match=re.escape(expected)):
+            build_augmentation(text)
+    assert build_augmentation("noise:rel_std=1").transforms[0].rel_std == 1.0  # an int is a number
+    out = tmp_path / "unused"
+    r = CliRunner().invoke(main, ["train", str(small_dataset), "--augment", "noise:rel_std=abc", "--out", str(out)])
+    assert r.exit_code == 2 and "expects a number" in r.output and not out.exists()

@@ -6,6 +6,7 @@ from weightaug.inr.fit import (
     FitConfig,
     FitDivergedError,
     coordinate_grid,
+    default_lr,
     fit_inrs,
     image_targets,
     loss_and_grads,
@@ -150,3 +151,26 @@ def test_default_recipe_reaches_35db_on_fashion_mnist_test_images():
     targets = image_targets(src.float_images(ids))
     _, psnr = fit_inrs(NetworkSpec(output_offset=0.5), targets, FitConfig(), 0, ids, ids * 0, coordinate_grid(28, 28))
     assert psnr.mean() >= 35.0
+
+
+def test_the_default_lr_follows_the_architecture():
+    assert default_lr(NetworkSpec()) == 5e-3  # the recipe's, for 2-32-32-1
+    deep = NetworkSpec(hidden=(64, 64, 64))
+    assert default_lr(deep) < 5e-3 and default_lr(NetworkSpec(hidden=(128,) * 3)) < default_lr(deep)
+    assert FitConfig().for_spec(deep).lr == default_lr(deep) and FitConfig(lr=1e-3).for_spec(deep).lr == 1e-3
+
+
+def test_a_deeper_siren_fits_at_its_default_lr_and_a_failed_fit_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from weightaug.cli import main
+
+    args = ["fit", "--source", "digits", "--train-size", "16", "--val-size", "4", "--test-size", "4"]
+    args += ["--hidden", "64,64,64", "--target-psnr", "30"]
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "rule")])
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    r = CliRunner().invoke(main, [*args, "--lr", "2e-2", "--out", str(tmp_path / "too-high")])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "warning: 24 of 24 INRs ended more than 10 dB below the 30 dB target" in text, text
+    assert "fit again without --lr (this architecture's rate is 0.0013)" in text

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from conftest import random_batch
+from conftest import CreatesAFile, random_batch
 from weightaug.inr.importer import import_peer_dataset
 from weightaug.inr.store import INRDataset
 from weightaug.weights import NetworkSpec
@@ -182,13 +182,3 @@ def test_a_failed_import_leaves_the_existing_dataset_as_it_was(tmp_path):
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before, name
         assert not list(tmp_path.glob(".out.*")), name  # no half-built sibling left behind
     assert not (tmp_path / "pwned").exists()
-
-
-class CreatesAFile:
-    """A pickle that would run code when loaded without weights_only."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))

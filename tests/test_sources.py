@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import needs_fmnist
+from conftest import CreatesAFile, needs_fmnist
 from weightaug.inr.sources import DataNotFoundError, load_source, read_idx
 
 
@@ -90,3 +90,22 @@ def test_real_fashion_mnist_is_found_automatically():
     src = load_source("fashion-mnist")
     assert src.images.shape == (70_000, 1, 28, 28) and src.n_train == 60_000
     assert torch.bincount(src.labels[60_000:]).tolist() == [1000] * 10
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_batches_are_read_without_running_code(tmp_path, protocol):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"batch_label": b"x", b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), b"labels": [0, 1]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    assert load_source("cifar10", tmp_path).images.shape == (12, 3, 32, 32)  # plain data of any protocol reads
+    crafted = {b"data": CreatesAFile(tmp_path / "pwned"), b"labels": [0, 1]}
+    (folder / "data_batch_3").write_bytes(pickle.dumps(crafted, protocol=protocol))
+    with pytest.raises(ValueError, match=r"data_batch_3 was refused: it asks for (io|builtins)\.open"):
+        load_source("cifar10", tmp_path)
+    assert not (tmp_path / "pwned").exists()
+    (folder / "data_batch_3").write_bytes(b"\x80\x04not a pickle")
+    with pytest.raises(ValueError, match="data_batch_3 is not a readable pickle"):
+        load_source("cifar10", tmp_path)

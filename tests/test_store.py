@@ -1,4 +1,5 @@
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -191,3 +192,165 @@ def test_bad_split_sizes_are_refused(digits, tmp_path):
     with pytest.raises(ValueError, match="would be empty"):
         build_dataset(tmp_path / "x", digits, SPEC, SMALL_FIT, SplitConfig(val_size=0))
     assert not (tmp_path / "x").exists()
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _rewrite_shard(root: Path, name: str, edit) -> None:
+    """Change tensors of a shard in place and record its new sha256, as a tampered or peer-made file would be."""
+    from safetensors.torch import load_file, save_file
+
+    from weightaug.io import sha256
+
+    tensors = load_file(root / name)
+    edit(tensors)
+    save_file(tensors, root / name)
+    manifest = json.loads((root / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        if entry["file"] == name:
+            entry["sha256"] = sha256(root / name)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_non_finite_weights_are_named_at_load(tmp_path, small_dataset):
+    from click.testing import CliRunner
+
+    from weightaug.cli import main
+
+    root = _copy(small_dataset, tmp_path / "nan")
+
+    def poison(t):
+        t["layer1.weight"][1, 0, 0] = float("nan")
+        t["layer2.bias"][3] = float("inf")
+
+    _rewrite_shard(root, "val-00000.safetensors", poison)
+    with pytest.raises(DatasetError, match=r"val-00000.safetensors holds 2 non-finite .* in 2 of its 5 INRs"):
+        INRDataset(root).split("val")
+    r = CliRunner().invoke(main, ["train", str(root), "--epochs", "1", "--out", str(tmp_path / "t")])
+    assert r.exit_code == 2 and "val-00000.safetensors holds 2 non-finite" in r.output, r.output
+
+
+def test_every_reader_checks_the_spec_against_the_shards(tmp_path, small_dataset):
+    from click.testing import CliRunner
+
+    from weightaug.cli import main
+
+    root = _copy(small_dataset, tmp_path / "edited")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["spec"]["hidden"] = [32, 32]  # the shards hold 16-wide INRs
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    for args in (["info", str(root)], ["render", str(root), "--out", str(tmp_path / "g.png")]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and "the manifest does not describe its shards" in r.output, (args, r.output)
+    with pytest.raises(DatasetError, match=r"layer0.weight is \(10, 16, 2\).*need \(10, 32, 2\)"):
+        INRDataset(root).column("train", "labels")
+
+
+def test_a_corrupt_manifest_is_rebuilt_by_the_command_its_error_names(tmp_path):
+    from click.testing import CliRunner
+
+    from weightaug.cli import main
+
+    args = ["fit", "--source", "digits", "--train-size", "4", "--val-size", "2", "--test-size", "2", "--steps", "5"]
+    root = tmp_path / "ds"
+    assert CliRunner().invoke(main, [*args, "--out", str(root)]).exit_code == 0
+    (root / "manifest.json").write_text("{not json")
+    r = CliRunner().invoke(main, ["info", str(root)])
+    assert r.exit_code == 2 and "with --overwrite" in r.output
+    r = CliRunner().invoke(main, [*args, "--out", str(root)])
+    assert r.exit_code == 2 and "with --overwrite" in r.output
+    r = CliRunner().invoke(main, [*args, "--out", str(root), "--overwrite"])  # the advice is true
+    assert r.exit_code == 0, r.output
+    assert INRDataset(root).manifest["complete"] and not list(tmp_path.glob(".ds.*"))
+
+
+def test_a_finished_dataset_is_not_rewritten_and_a_failed_write_says_where(tmp_path, monkeypatch):
+    import errno
+
+    from click.testing import CliRunner
+
+    from weightaug import io
+    from weightaug.cli import main
+
+    args = ["fit", "--source", "digits", "--train-size", "4", "--val-size", "2", "--test-size", "2", "--steps", "5"]
+    root = tmp_path / "ds"
+    assert CliRunner().invoke(main, [*args, "--out", str(root)]).exit_code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
+    root.chmod(0o555)
+    try:
+        r = CliRunner().invoke(main, [*args, "--out", str(root)])  # a refit of the same dataset: nothing to do
+        assert r.exit_code == 0, r.output
+    finally:
+        root.chmod(0o755)
+    assert {p.name: p.stat().st_mtime_ns for p in root.iterdir()} == before
+
+    def read_only(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(io.tempfile, "mkstemp", read_only)  # as root, permission bits do not stop a write
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "new")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "cannot write" in r.output and "manifest.json: Read-only file system" in r.output, r.output
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_files_get_the_mode_of_the_umask(tmp_path, digits, umask):
+    old = os.umask(umask)
+    try:
+        root = build_dataset(
+            tmp_path / "d", digits, SPEC, SMALL_FIT, SplitConfig(train_size=4, val_size=2, test_size=2)
+        )
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in root.iterdir()}
+    assert modes and set(modes.values()) == {0o666 & ~umask}, modes
+
+
+FIT_PROCESS = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
+from weightaug.inr.build import build_dataset
+from weightaug.inr.sources import load_source
+
+def stall(n, psnr):  # mark the first fitted chunk, then hang as a slow worker would
+    if psnr.numel():
+        Path({marker!r}).write_text("fitting")
+        time.sleep({stall})
+
+build_dataset({root!r}, load_source("digits"), SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=stall)
+"""
+
+
+def test_a_killed_fit_process_leaves_its_shard_to_the_survivor(tmp_path, small_dataset):
+    import signal
+    import subprocess
+    import sys
+
+    root, tests = tmp_path / "shared", str(Path(__file__).parent)
+
+    def start(marker, stall):
+        code = FIT_PROCESS.format(tests=tests, marker=str(marker), stall=stall, root=str(root))
+        return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+
+    doomed = start(tmp_path / "doomed", 600)
+    deadline = time.time() + 240
+    while not (tmp_path / "doomed").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert (tmp_path / "doomed").exists(), doomed.stderr.read().decode()
+    survivor = start(tmp_path / "survivor", 0)
+    others = len(listed_shards(small_dataset)) - 1
+    while len(listed_shards(root)) < others and time.time() < deadline:  # every shard but the doomed one's
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert len(listed_shards(root)) == others and survivor.poll() is None  # it waits for the doomed one's shard
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    assert survivor.wait(timeout=240) == 0, survivor.stderr.read().decode()
+    assert shard_bytes(root) == shard_bytes(small_dataset) and INRDataset(root).manifest["complete"]

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.nn.functional import cross_entropy, one_hot
 
+from conftest import CreatesAFile
 from weightaug.augment import build_augmentation
 from weightaug.inr.build import SplitConfig, build_dataset
 from weightaug.inr.fit import FitConfig
@@ -150,3 +151,54 @@ def test_linear_probe_separates_separable_embeddings():
 
     accs = linear_probe({"train": part(90), "test": part(30)})
     assert accs["test_acc"] > 0.9
+
+
+def test_checkpoints_are_read_as_plain_data_only(digits_inrs, tmp_path):
+    model = build_model("mlp", digits_inrs.spec, 10, hidden=16, embed_dim=8)
+    task = INRClassification(model, splits_of(digits_inrs, 64))
+    cfg = TrainConfig(epochs=2, batch_size=32)
+    train(task, cfg, tmp_path / "ok.pt", stop_after=1)
+    assert len(train(task, cfg, tmp_path / "ok.pt").history) == 2  # what the loop writes, it reads back
+    torch.save({"config": CreatesAFile(tmp_path / "pwned")}, tmp_path / "crafted.pt")
+    with pytest.raises(ValueError, match=r"crafted.pt was refused: it would call .*open.*resume only from"):
+        train(task, cfg, tmp_path / "crafted.pt")
+    assert not (tmp_path / "pwned").exists()
+
+
+def _killed_then_rerun(args: list[str], out) -> tuple[list, list]:
+    """Histories of ``weightaug ARGS`` run straight into ``out/straight``, and killed with SIGKILL after its
+    first checkpoint then rerun into ``out/killed``."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(folder):
+        return [sys.executable, "-m", "weightaug", *args, "--out", str(folder)]
+
+    straight = subprocess.run(command(out / "straight"), capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr
+    victim = subprocess.Popen(command(out / "killed"), stderr=subprocess.DEVNULL)
+    checkpoint, deadline = out / "killed" / "checkpoint.pt", time.time() + 300
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL and not (out / "killed" / "results.json").exists()
+    rerun = subprocess.run(command(out / "killed"), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    records = [json.loads((out / f / "results.json").read_text()) for f in ("straight", "killed")]
+    return [r["history"] for r in records], [r["best_epoch"] for r in records]
+
+
+def test_kill_9_during_train_then_rerun_equals_an_uninterrupted_run(small_dataset, tmp_path):
+    args = ["train", str(small_dataset), "--augment", "noise,siren_negation", "--epochs", "30", "--batch-size", "4"]
+    histories, best = _killed_then_rerun(args, tmp_path)
+    assert histories[0] == histories[1] and best[0] == best[1]
+
+
+def test_kill_9_during_was_train_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    args = ["was", "train", "--data", "digits", "--transform", "paper", "--epochs", "4", "--train-size", "200"]
+    args += ["--val-size", "100", "--recipe", "weak"]
+    histories, best = _killed_then_rerun(args, tmp_path)
+    assert histories[0] == histories[1] and best[0] == best[1]

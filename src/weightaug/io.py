@@ -154,6 +154,8 @@ class _PlainDataUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),  # pickle protocol 5
+        ("numpy._core.numeric", "_frombuffer"),
         ("builtins", "bytearray"),
         ("_codecs", "encode"),  # how protocol-2 pickles spell bytes objects
     }

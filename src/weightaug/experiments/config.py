@@ -17,7 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 VERSION = 1
-KINDS = ("overfitting", "augmentations", "views-vs-data", "contrastive", "was")
+KINDS = ("overfitting", "augmentations", "views-vs-data", "contrastive", "findings", "was")
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,7 @@ class ExperimentConfig:
     temperature: float = 0.1
     normalise: str = "position"
     recipes: list[str] = field(default_factory=lambda: ["strong"])  # kind "was": weak and/or strong
+    equal_steps: bool = False  # a run on V views trains epochs / V epochs: every run takes the same steps
 
     @property
     def view_list(self) -> list[int]:

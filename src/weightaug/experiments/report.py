@@ -26,6 +26,9 @@ def cell_of(kind: str, run: dict) -> tuple[str, str]:
         return f"{run['views']} view(s)", run["model"]
     if kind == "was":
         return run["variant"], f"{run['model']}, {run['recipe']} recipe"
+    if kind == "findings":
+        views = f"{run['views']} view{'s' if run['views'] > 1 else ''}"
+        return (views if run["variant"] == "none" else f"{views} + {run['variant']}"), run["model"]
     if kind == "views-vs-data":
         return f"{run['fraction']:g} of the objects", f"{run['model']}, {run['views']} view(s), {run['variant']}"
     return run["variant"], run["model"]
@@ -87,13 +90,63 @@ def table_markdown(results: dict) -> str:
             lines += ["", f"Desire-oriented models (every kernel shifted one pixel, the emptied column cut): "
                       f"{100 * statistics.fmean(ratios):.1f}% of the plain model's FLOPs; test accuracy:", ""]  # fmt: skip
             lines += md_table(dom)
-    if cfg["kind"] == "overfitting":
+    if cfg["kind"] in ("overfitting", "findings"):
         lines += ["", "Training accuracy at the same epoch (a fixed subset of the unaugmented training INRs):", ""]
         lines += md_table(collect(results, "train_acc")[0])
+    if cfg["kind"] == "findings":
+        lines += ["", *findings(results)]
     if pixels:
         listed = ", ".join(f"{m} {fmt(v)}" for m, v in pixels.items())
         lines += ["", f"Pixel baselines on the raw images of the same objects and splits: {listed}."]
     return "\n".join(lines) + "\n"
+
+
+def paired_gains(results: dict, baseline: str) -> dict[tuple[str, str], list[float]]:
+    """Per (row, model), the test-accuracy gain in points over the ``baseline`` row of the same model and seed."""
+    kind, by_seed = results["config"]["kind"], defaultdict(dict)
+    for run in results["runs"].values():
+        if not run["model"].startswith("pixel-"):
+            by_seed[cell_of(kind, run)][run["seed"]] = 100 * run["best"]["test_acc"]
+    gains = {}
+    for (row, model), values in by_seed.items():
+        base = by_seed.get((baseline, model), {})
+        if row != baseline and base:
+            gains[row, model] = [values[s] - base[s] for s in sorted(values) if s in base]
+    return gains
+
+
+def findings(results: dict) -> list[str]:
+    """What the runs show, in words: each row against the first (one view, no augmentation), paired by seed.
+
+    A gain counts as beyond the seed spread when the mean gain exceeds the sum of the two rows' standard
+    deviations over seeds; anything less is said to be within it."""
+    cells, _ = collect(results)
+    rows = list(dict.fromkeys(r for r, _ in cells))
+    baseline = rows[0]
+    lines = [f"Findings (each row against '{baseline}', paired by seed; 'beyond the spread' = the mean gain exceeds "
+             "the sum of both rows' standard deviations):"]  # fmt: skip
+    if results["config"].get("equal_steps"):
+        lines.append("(every run took the same number of training steps: a run on V views trained epochs / V epochs)")
+    trains, _ = collect(results, "train_acc")
+    for model in dict.fromkeys(c for _, c in cells):
+        if (baseline, model) in trains:
+            train, test = mean_std(trains[baseline, model])[0], mean_std(cells[baseline, model])[0]
+            last = statistics.fmean(
+                100 * r["history"][-1]["train_acc"]
+                for r in results["runs"].values()
+                if r["model"] == model and cell_of(results["config"]["kind"], r)[0] == baseline
+            )
+            lines.append(
+                f"- {model}, {baseline}: train {train:.1f}% against test {test:.1f}% at the selected epoch; "
+                f"train {last:.1f}% after the last."
+            )
+    for (row, model), gains in paired_gains(results, baseline).items():
+        spread = mean_std(cells[row, model])[1] + mean_std(cells[baseline, model])[1]
+        mean = statistics.fmean(gains)
+        verdict = "beyond the seed spread" if abs(mean) > spread and len(gains) > 1 else "within the seed spread"
+        per_seed = ", ".join(f"{g:+.1f}" for g in gains)
+        lines.append(f"- {model}, {row}: {mean:+.1f} points (per seed {per_seed}; spread {spread:.1f}): {verdict}.")
+    return lines
 
 
 def plot(results: dict, path: Path) -> None:
@@ -145,9 +198,9 @@ def plot(results: dict, path: Path) -> None:
     ax.set_title(f"{results['config']['name']} ({results['config']['preset']})")
     metric = "accuracy, %" if kind == "overfitting" else "test accuracy, %"
     (ax.set_ylabel if kind in ("overfitting", "views-vs-data") else ax.set_xlabel)(metric)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, not on, the data
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

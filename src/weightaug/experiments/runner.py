@@ -68,14 +68,18 @@ def plan_runs(cfg: ExperimentConfig) -> list[Run]:
             for model in cfg.models
             for variant in cfg.variants
         ]
-    runs = [
-        Run(model, variant, views, fraction, seed)
-        for model in cfg.models
-        for variant in cfg.variants
-        for views in cfg.view_list
-        for fraction in cfg.train_fractions
-        for seed in cfg.seeds
-    ]
+    if cfg.kind == "findings":  # no augmentation at every view count, then each augmentation at the first
+        cells = [("none", v) for v in cfg.view_list] + [(a, cfg.view_list[0]) for a in cfg.variants if a != "none"]
+        runs = [Run(m, a, v, 1.0, seed) for m in cfg.models for a, v in cells for seed in cfg.seeds]
+    else:
+        runs = [
+            Run(model, variant, views, fraction, seed)
+            for model in cfg.models
+            for variant in cfg.variants
+            for views in cfg.view_list
+            for fraction in cfg.train_fractions
+            for seed in cfg.seeds
+        ]
     return runs + [Run(m, "none", 1, 1.0, s) for m in cfg.pixel_models for s in cfg.seeds]
 
 
@@ -217,7 +221,7 @@ def run_experiment(
             train_cfg = recipe_config(run.recipe, cfg.epochs, cfg.batch_size, run.seed, device)
         else:
             train_cfg = TrainConfig(
-                epochs=cfg.epochs,
+                epochs=max(1, round(cfg.epochs / run.views)) if cfg.equal_steps else cfg.epochs,
                 batch_size=cfg.batch_size,
                 lr=cfg.lr,
                 weight_decay=cfg.weight_decay,

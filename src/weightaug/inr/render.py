@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from weightaug.inr.fit import coordinate_grid
+from weightaug.inr.fit import coordinate_grid, default_lr
 from weightaug.inr.sources import DataNotFoundError, ImageSource, load_source
 from weightaug.inr.store import INRDataset
 from weightaug.io import atomic_write_bytes
@@ -65,10 +65,15 @@ def fit_quality_warning(ds: INRDataset) -> str | None:
     if not low.any():
         return None
     where = f"more than {FAR_BELOW_DB:g} dB below the {target:g} dB target" if target is not None else "below 20 dB"
+    lr, rule = fit["lr"], default_lr(ds.spec)
+    advice = (
+        f"fit again without --lr (this architecture's rate is {rule:.2g})"
+        if lr > 1.01 * rule
+        else f"fit again with a lower --lr (try {lr / 5:.2g}) or more --steps"
+    )
     return (
         f"{int(low.sum())} of {len(psnr)} INRs ended {where} (median {psnr[low].median():.1f} dB, best "
-        f"{psnr.max():.1f} dB) at lr {fit.get('lr'):g} and {fit.get('steps')} steps; fit again with a lower --lr "
-        f"(try {fit.get('lr', 0) / 5:.0e}) or more --steps, with --overwrite"
+        f"{psnr.max():.1f} dB) at lr {lr:g} and {fit['steps']} steps; {advice}, with --overwrite"
     )
 
 
