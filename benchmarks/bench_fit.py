@@ -21,9 +21,9 @@ import time
 import torch
 from torch import nn
 
+from weightaug.data.sources import load_source
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets, loss_and_grads
 from weightaug.inr.init import init_weights
-from weightaug.inr.sources import load_source
 from weightaug.kernels import keep_freed_memory
 from weightaug.weights import NetworkSpec
 

@@ -15,8 +15,8 @@ import time
 
 import torch
 
+from weightaug.data.sources import load_source
 from weightaug.inr.fit import MAX_LR, FitConfig, coordinate_grid, default_lr, fit_inrs, image_targets
-from weightaug.inr.sources import load_source
 from weightaug.weights import NetworkSpec
 
 WIDTHS = (32, 64, 128)

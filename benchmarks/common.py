@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import torch
 
+from weightaug.data.sources import load_source
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
-from weightaug.inr.sources import load_source
 from weightaug.weights import NetworkSpec, WeightBatch
 
 

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from weightaug.data.sources import DEBIAN_FASHION_MNIST, load_source
 from weightaug.inr.build import SplitConfig, build_dataset
 from weightaug.inr.fit import FitConfig
-from weightaug.inr.sources import DEBIAN_FASHION_MNIST, load_source
 from weightaug.weights import NetworkSpec
 
 SMALL_FIT = FitConfig(steps=60, lr=3e-3, target_psnr=40.0, chunk_size=16)

@@ -144,7 +144,7 @@ def test_targets_of_the_wrong_shape_are_refused():
 
 @needs_fmnist
 def test_default_recipe_reaches_35db_on_fashion_mnist_test_images():
-    from weightaug.inr.sources import load_source
+    from weightaug.data.sources import load_source
 
     src = load_source("fashion-mnist")
     ids = torch.arange(60_000, 60_064)

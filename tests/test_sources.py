@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import CreatesAFile, needs_fmnist
-from weightaug.inr.sources import DataNotFoundError, load_source, read_idx
+from weightaug.data.sources import DataNotFoundError, load_source, read_idx
 
 
 def write_idx(path, array: np.ndarray, compress: bool) -> None:

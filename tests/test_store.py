@@ -317,7 +317,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
 from weightaug.inr.build import build_dataset
-from weightaug.inr.sources import load_source
+from weightaug.data.sources import load_source
 
 def stall(n, psnr):  # mark the first fitted chunk, then hang as a slow worker would
     if psnr.numel():

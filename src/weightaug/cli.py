@@ -12,13 +12,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from weightaug.experiments.config import ConfigError, presets
+from weightaug.data.sources import SOURCES, load_source
+from weightaug.experiments.config import presets
 from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fit_shard, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
 from weightaug.inr.init import INITS
 from weightaug.inr.render import fit_quality_warning
-from weightaug.inr.sources import SOURCES, DataNotFoundError, load_source
-from weightaug.inr.store import SPLITS, DatasetError, INRDataset
+from weightaug.inr.store import SPLITS, INRDataset
 from weightaug.kernels import keep_freed_memory
 from weightaug.models import MODELS
 from weightaug.models.normalize import NORMALISERS
@@ -27,20 +27,14 @@ from weightaug.train.contrastive import POSITIVES
 from weightaug.train.loop import OPTIMIZERS, SCHEDULES, TrainConfig
 from weightaug.was.models import IMAGE_MODELS
 from weightaug.was.train import RECIPES
-from weightaug.weights import ACTIVATIONS, NetworkSpec, SpecMismatchError
+from weightaug.weights import ACTIVATIONS, NetworkSpec
 
 stdout = Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
-USER_ERRORS = (
-    ConfigError,
-    DataNotFoundError,
-    DatasetError,
-    FileExistsError,
-    FileNotFoundError,
+USER_ERRORS = (  # what a user's input or files can cause: printed as one line, exit 2
+    ValueError,  # bad options and configs, unusable datasets and files (ConfigError, DatasetError, ...)
+    OSError,  # missing data (DataNotFoundError), refused overwrites, writes that fail (weightaug.io.WriteError)
     FitDivergedError,
     FloatingPointError,
-    OSError,  # a write that fails names the file and the reason (weightaug.io.WriteError)
-    SpecMismatchError,
-    ValueError,
 )
 POSITIVE = click.IntRange(min=1)
 COUNT = click.IntRange(min=0)
@@ -181,7 +175,6 @@ def fit(
         output_offset=output_offset,
     )
     cfg = FitConfig(steps=steps, lr=lr, init=init, target_psnr=target_psnr or None, chunk_size=chunk_size)
-    cfg = cfg.for_spec(spec)
     splits = SplitConfig(
         seed=seed,
         train_size=train_size,
@@ -196,7 +189,7 @@ def fit(
     plan = plan_build(src, spec, cfg, splits, shard_size, info)
     split_line = ", ".join(f"{k} {v['objects']} x {v['views']} views" for k, v in plan.config["splits"].items())
     console.print(
-        f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, {spec.n_params} params each"
+        f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, {spec.n_params} params each, lr {plan.config['fit']['lr']:.2g}"
     )
     if dry_run:
         _dry_run(src, spec, cfg, splits, plan, device)

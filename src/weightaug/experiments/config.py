@@ -162,8 +162,8 @@ def load_config(name: str, preset: str, overrides: dict | None = None) -> Experi
 def validate(cfg: ExperimentConfig) -> None:
     """Refuse a config that would fail later: unknown models, augmentations or sizes, before any work starts."""
     from weightaug.augment import build_augmentation
+    from weightaug.data.sources import SOURCES
     from weightaug.inr.fit import FitConfig
-    from weightaug.inr.sources import SOURCES
     from weightaug.models import MODELS
     from weightaug.train import PIXEL_MODELS, TrainConfig
     from weightaug.was import IMAGE_MODELS, build_transform

@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 
 from weightaug.augment import build_augmentation
+from weightaug.data.sources import load_source
 from weightaug.experiments.config import DATA_KEYS, ConfigError, ExperimentConfig, augment_of, load_config
-from weightaug.inr.build import SplitConfig, build_dataset, make_splits
+from weightaug.inr.build import SplitConfig, build_dataset
 from weightaug.inr.fit import FitConfig
-from weightaug.inr.sources import load_source
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
 from weightaug.io import atomic_write_bytes
 from weightaug.models import build_model
@@ -118,7 +118,7 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     splits = SplitConfig(
         train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
     )
-    n_items = sum(len(ids) * splits.views_of(name) for name, ids in make_splits(source, splits).items())
+    n_items = sum(len(ids) * splits.views_of(name) for name, ids in splits.objects(source).items())
     with progress_bar(rate=True, enabled=progress) as bar:
         task = bar.add_task(f"fitting INRs into {root}", total=n_items, note="")
         build_dataset(

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from weightaug.data.sources import ImageSource
+from weightaug.data.splits import make_splits
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
 from weightaug.inr.init import uniform_streams
-from weightaug.inr.sources import ImageSource
 from weightaug.inr.store import (
     FORMAT,
     SPLITS,
@@ -68,6 +69,10 @@ class SplitConfig:
     def views_of(self, split: str) -> int:
         return self.views + self.input_views if split == "train" else self.eval_views
 
+    def objects(self, source: ImageSource) -> dict[str, Tensor]:
+        """The object ids of each split (see :func:`weightaug.data.splits.make_splits`)."""
+        return make_splits(source, self.seed, self.train_size, self.val_size, self.test_size)
+
 
 @dataclass
 class BuildPlan:
@@ -80,32 +85,6 @@ class BuildPlan:
     @property
     def n_items(self) -> int:
         return sum(s["count"] for s in self.shards)
-
-
-def make_splits(source: ImageSource, cfg: SplitConfig) -> dict[str, Tensor]:
-    """Seeded object ids per split (each split in a seeded random order, then cut to its size)."""
-    g = torch.Generator().manual_seed(cfg.seed)
-    n = len(source.labels)
-    if source.n_train:
-        pool = torch.randperm(source.n_train, generator=g)
-        n_val = 5000 if cfg.val_size is None else cfg.val_size
-        if n_val >= source.n_train:
-            raise ValueError(f"val size {n_val} leaves no training objects out of {source.n_train}")
-        val, train = pool[:n_val], pool[n_val:]
-        test = source.n_train + torch.randperm(n - source.n_train, generator=g)
-    else:
-        pool = torch.randperm(n, generator=g)
-        n_eval = round(0.15 * n)
-        val, test, train = pool[:n_eval], pool[n_eval : 2 * n_eval], pool[2 * n_eval :]
-    out = {}
-    for name, ids in (("train", train), ("val", val), ("test", test)):
-        size = getattr(cfg, f"{name}_size")
-        if size is not None and size > len(ids):
-            raise ValueError(f"--{name}-size {size} is larger than the {len(ids)} {name} objects of {source.name}")
-        out[name] = ids[:size] if size is not None else ids
-        if len(out[name]) == 0:
-            raise ValueError(f"split {name!r} would be empty; choose a positive --{name}-size")
-    return out
 
 
 def transform_images(images: Tensor, u: Tensor, transforms: tuple[str, ...]) -> Tensor:
@@ -137,7 +116,7 @@ def plan_build(
         raise ValueError(f"spec has {spec.out_dim} outputs but {source.name} images have {source.shape[0]} channels")
     if spec.in_dim != 2:
         raise ValueError(f"image INRs take 2D coordinates; spec has in_dim {spec.in_dim}")
-    objects, fit = make_splits(source, splits), fit.for_spec(spec)
+    objects, fit = splits.objects(source), fit.for_spec(spec)
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -276,7 +255,7 @@ def build_dataset(
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    final, fit = Path(out), fit.for_spec(spec)
+    final = Path(out)
     plan = plan_build(source, spec, fit, splits, shard_size, source_info or {})
     root, staged = final, staging_path(final)
     if not final.exists():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
+from weightaug.data.sources import DataNotFoundError, ImageSource, load_source
 from weightaug.inr.fit import coordinate_grid, default_lr
-from weightaug.inr.sources import DataNotFoundError, ImageSource, load_source
 from weightaug.inr.store import INRDataset
 from weightaug.io import atomic_write_bytes
 

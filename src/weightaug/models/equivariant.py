@@ -7,16 +7,17 @@ the channels, where any linear map along them is allowed. For a group that permu
 independently, every equivariant linear map from block S to block T is a sum over the labels K that T keeps:
 reduce S over its other axes, mix channels, broadcast over T's other axes. Summing all sources that share a
 pattern K into one channel mix gives one ``nn.Linear`` per (block, pattern): the full basis, batched, with no
-loop over samples or neurons.
+loop over samples or neurons. :class:`EquivariantStack` is the model both DWSNet and NFN are made of.
 """
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import torch
 from torch import Tensor, nn
 
+from weightaug.models.base import WeightSpaceModel, mlp
 from weightaug.weights import NetworkSpec, WeightBatch
 
 
@@ -180,3 +181,42 @@ class IOEncoding(nn.Module):
         for k, offset in zip(self.blocks, self.offsets):
             blocks[k] = blocks[k] + offset
         return blocks
+
+
+class EquivariantStack(WeightSpaceModel):
+    """Equivariant linear layers with ReLU between them, invariant pooling, then an MLP to the embedding."""
+
+    invariant = True
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        n_classes: int,
+        hidden: int,
+        n_layers: int,
+        reduction: str,
+        pool: str,
+        embed_dim: int,
+        permute_io: bool = False,
+        heads: int = 1,
+    ) -> None:
+        super().__init__(spec, n_classes, embed_dim)
+        self.permute_io = permute_io
+        labels, folds = block_layout(spec, permute_io)
+        channels = [list(folds)] + [[f * hidden for f in folds]] * n_layers
+        self.layers = nn.ModuleList(
+            EquivariantLinear(labels, c_in, c_out, reduction) for c_in, c_out in pairwise(channels)
+        )
+        self.io_encoding = IOEncoding(spec, labels, channels[1]) if permute_io else None
+        self.pool = InvariantPool(labels, channels[-1], pool, heads)
+        self.out = mlp([sum(channels[-1]), embed_dim, embed_dim], final_activation=True)
+
+    def features(self, batch: WeightBatch) -> Tensor:
+        blocks = to_blocks(batch, self.permute_io)
+        for k, layer in enumerate(self.layers):
+            blocks = layer(blocks)
+            if k == 0 and self.io_encoding is not None:
+                blocks = self.io_encoding(blocks)
+            if k < len(self.layers) - 1:
+                blocks = [b.relu() for b in blocks]
+        return self.out(self.pool(blocks))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from weightaug.models.dwsnet import EquivariantStack
+from weightaug.models.equivariant import EquivariantStack
 from weightaug.weights import NetworkSpec
 
 

@@ -99,8 +99,13 @@ def fixed_subset(n: int, size: int, device: str | torch.device = "cpu") -> Tenso
     return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].to(device)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of all randomness of epoch ``epoch`` of a run seeded ``seed``."""
+    return seed * 1_000_003 + epoch
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
@@ -131,12 +136,11 @@ def train(
     cfg: TrainConfig,
     checkpoint: str | Path | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    on_step: Callable[[float], None] | None = None,
     stop_after: int | None = None,
 ) -> RunResult:
     """Train ``task.model`` for ``cfg.epochs`` epochs (resuming from ``checkpoint`` if it exists there).
 
-    ``on_step(loss)`` runs after each step and ``on_epoch(epoch, metrics)`` after each epoch (progress bars);
+    ``on_epoch(epoch, metrics)`` runs after each epoch (progress bars);
     ``stop_after`` ends the run after that many epochs in total, as if it were killed (for resume tests).
     """
     model = task.model
@@ -163,7 +167,7 @@ def train(
     began = time.time() - result.seconds
     for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
         gen = epoch_generator(cfg.seed, epoch)
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
         model.train()
         losses = []
         for batch in task.batches(cfg.batch_size, gen):
@@ -178,8 +182,6 @@ def train(
             opt.step()
             sched.step()
             losses.append(loss.item())
-            if on_step is not None:
-                on_step(losses[-1])
         model.eval()
         with torch.no_grad(), autocast(cfg.device):
             metrics = {"epoch": epoch, "train_loss": sum(losses) / len(losses), **task.evaluate()}

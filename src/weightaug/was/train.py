@@ -12,15 +12,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from weightaug.inr.build import SplitConfig, make_splits
-from weightaug.inr.sources import load_source
+from weightaug.data.sources import load_source
+from weightaug.data.splits import make_splits
 from weightaug.train import PixelClassification, TrainConfig
 from weightaug.was.desire import desire_metrics, shiftable
 from weightaug.was.models import SHADOW_LAYERS, build_image_model
 from weightaug.was.shadow import ShadowWeights
 from weightaug.was.transforms import build_transform
-
-KERNEL_LAYERS = None  # ShadowWeights' default: conv layers with kernels larger than 1x1
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def image_data(
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], int]:
     """Images and labels per split (validation drawn from the official training set), and the class count."""
     src = load_source(source, data_dir)
-    ids = make_splits(src, SplitConfig(seed=seed, train_size=train_size, val_size=val_size, test_size=test_size))
+    ids = make_splits(src, seed, train_size, val_size, test_size)
     images = {k: src.float_images(v) for k, v in ids.items()}
     return images, {k: src.labels[v] for k, v in ids.items()}, len(src.classes)
 
@@ -100,7 +98,8 @@ def was_task(
     augment = RECIPES[recipe].augment
     if transform == "none":
         return PixelClassification(model, images, labels, n_classes, device, augment)
-    layers = SHADOW_LAYERS.get(model_name, KERNEL_LAYERS) if build_transform(transform).kernels_only else nn.Conv2d
+    # kernel transforms: the architecture's choice, else ShadowWeights' default (every conv larger than 1x1)
+    layers = SHADOW_LAYERS.get(model_name) if build_transform(transform).kernels_only else nn.Conv2d
     sw = ShadowWeights(model, transform, layers=layers, seed=seed)
     return ShadowClassification(sw, images, labels, n_classes, device, augment)
 
