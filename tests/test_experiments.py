@@ -285,3 +285,23 @@ def test_was_train_command(tmp_path):
     assert "shadow mode" in r.output and (tmp_path / "w" / "curves.png").is_file()
     r = CliRunner().invoke(main, [*args, "--transform", "twist", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "unknown weight transform 'twist'" in r.output
+
+
+def test_models_take_their_settings_from_the_experiment(tmp_path, small_dataset):
+    overrides = {**tiny("augmentations", "digits"), "variants": ["none"], "pixel_models": []}
+    overrides["models"] = ["dwsnet:hidden=8:n_layers=1", "mlp:hidden=32"]
+    out = run_experiment(
+        "augmentations", "digits", tmp_path / "e", tmp_path / "data", overrides=overrides, progress=False
+    )
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert sorted(r["model"] for r in runs.values()) == ["dwsnet:hidden=8:n_layers=1", "mlp:hidden=32"]
+    assert "dwsnet:hidden=8:n_layers=1" in (out / "table.md").read_text()
+    with pytest.raises(ConfigError, match=r"dwsnet: bad parameter 'width=8'; .*hidden, n_layers"):
+        load_config("augmentations", "digits", {"models": ["dwsnet:width=8"]})
+    with pytest.raises(ConfigError, match="dwsnet: parameter hidden expects an integer"):
+        load_config("augmentations", "digits", {"models": ["dwsnet:hidden=wide"]})
+    args = ["train", str(small_dataset), "--model", "dwsnet:hidden=4", "--epochs", "1", "--out", str(tmp_path / "t")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, [*args[:3], "dwsnett:hidden=4", *args[4:]])
+    assert r.exit_code == 2 and "choose from mlp, dwsnet" in r.output

@@ -36,6 +36,23 @@ USER_ERRORS = (  # what a user's input or files can cause: printed as one line, 
     FitDivergedError,
     FloatingPointError,
 )
+
+
+class RegistryChoice(click.ParamType):
+    """``name`` or ``name:key=value:...`` with ``name`` one of ``choices`` (the parameters are checked where the
+    registry builds the thing)."""
+
+    name = "name[:key=value]"
+
+    def __init__(self, choices) -> None:
+        self.choices = list(choices)
+
+    def convert(self, value, param, ctx):
+        if value.split(":")[0] not in self.choices:
+            self.fail(f"{value!r}: choose from {', '.join(self.choices)} (parameters as name:key=value)", param, ctx)
+        return value
+
+
 POSITIVE = click.IntRange(min=1)
 COUNT = click.IntRange(min=0)
 
@@ -353,14 +370,16 @@ def import_(
 def models(hidden: tuple[int, ...], in_dim: int, out_dim: int, classes: int) -> None:
     """The weight-space models at their presets: parameters for INRs of this spec, and what each is."""
     from weightaug.models import MODELS, build_model, n_parameters
+    from weightaug.registry import parameters
 
     spec = NetworkSpec(in_dim=in_dim, hidden=hidden, out_dim=out_dim)
     table = Table(title=f"weight-space models for INRs {'-'.join(map(str, spec.widths))}, {classes} classes")
-    for column in ("name", "parameters", "invariant", "description"):
-        table.add_column(column, justify="right" if column == "parameters" else "left")
+    for column in ("name", "weights", "invariant", "description", "settings (name:key=value)"):
+        table.add_column(column, justify="right" if column == "weights" else "left")
     for name, cls in MODELS.items():
         n = n_parameters(build_model(name, spec, classes))
-        table.add_row(name, f"{n:,}", "yes" if cls.invariant else "no", cls.description)
+        settings = " ".join(f"{k}={v}" for k, v in parameters(cls, ("spec", "n_classes")).items())
+        table.add_row(name, f"{n:,}", "yes" if cls.invariant else "no", cls.description, settings)
     Console().print(table)
 
 
@@ -442,7 +461,13 @@ def _choice_of(flag: str, table: dict[str, str], default: str):
 
 @main.command("train")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
-@click.option("--model", type=click.Choice(list(MODELS)), default="dwsnet", show_default=True)
+@click.option(
+    "--model",
+    type=RegistryChoice(MODELS),
+    default="dwsnet",
+    show_default=True,
+    help=f"{', '.join(MODELS)}; parameters by name, e.g. dwsnet:hidden=32 (see `weightaug models`).",
+)
 @click.option(
     "--augment",
     default="none",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -12,6 +10,7 @@ from weightaug.augment.base import Augmentation, Compose
 from weightaug.augment.geometric import Flip, Rotate, Scale, Translate
 from weightaug.augment.mixup import MixUp
 from weightaug.augment.symmetric import NeuronPermutation, SirenBiasShift, SirenNegation
+from weightaug.registry import RegistryError, parse
 from weightaug.weights import NetworkSpec
 
 REGISTRY: dict[str, Callable[..., Augmentation]] = {
@@ -36,8 +35,7 @@ REGISTRY: dict[str, Callable[..., Augmentation]] = {
 FULL_PIPELINE = "translate,rotate,scale,noise,siren_negation,siren_bias,permutation,mixup_align"
 
 
-class UnknownAugmentationError(ValueError):
-    """An augmentation name or parameter that does not exist."""
+UnknownAugmentationError = RegistryError  # an augmentation name or parameter that does not exist
 
 
 def _unwrap(factory: Callable[..., Augmentation]) -> tuple[type[Augmentation], dict]:
@@ -55,51 +53,10 @@ def describe() -> dict[str, str]:
     return out
 
 
-def _parameters(factory: Callable[..., Augmentation]) -> dict[str, object]:
-    """The parameters a name may set, with their defaults."""
-    cls, fixed = _unwrap(factory)
-    params = inspect.signature(cls).parameters
-    return {n: p.default for n, p in params.items() if n not in ("spec", "transforms") and n not in fixed}
-
-
-def _value(name: str, key: str, text: str, default):
-    """``text`` as a value of the type of the parameter's default (ints are accepted for floats)."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text
-    expected = type(default)
-    if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
-        return value
-    if expected in (tuple, list) and isinstance(value, tuple | list):
-        return expected(value)
-    kinds = {float: "a number", int: "an integer", bool: "True or False", str: "a word"}
-    raise UnknownAugmentationError(
-        f"{name}: parameter {key} expects {kinds.get(expected, expected.__name__)}, got {text!r}"
-    )
-
-
 def parse_one(item: str, spec: NetworkSpec | None = None) -> Augmentation:
     """``name`` or ``name:key=value:key=value`` -> an augmentation (checked against ``spec`` if given)."""
-    name, *params = item.strip().split(":")
-    if "=" in name:
-        raise UnknownAugmentationError(
-            f"{name!r} is a parameter without an augmentation: separate parameters with ':' "
-            f"(e.g. siren_bias:k_min=-1:k_max=1); ',' separates augmentations"
-        )
-    if name not in REGISTRY:
-        raise UnknownAugmentationError(f"unknown augmentation {name!r}; choose from: {', '.join(REGISTRY)}")
-    factory, allowed, kwargs = REGISTRY[name], _parameters(REGISTRY[name]), {}
-    for param in params:
-        key, sep, text = param.partition("=")
-        if not sep or key not in allowed:
-            raise UnknownAugmentationError(
-                f"{name}: bad parameter {param!r}; write key=value with key one of: {', '.join(allowed)}"
-            )
-        kwargs[key] = _value(name, key, text, allowed[key])
-    return factory(spec=spec, **kwargs)
+    name, kwargs = parse(item, REGISTRY, "augmentation", ("spec", "transforms"), " (e.g. siren_bias:k_min=-1:k_max=1)")
+    return REGISTRY[name](spec=spec, **kwargs)
 
 
 def build_augmentation(items: str | Sequence[str] | None, spec: NetworkSpec | None = None) -> Compose:

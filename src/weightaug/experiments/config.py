@@ -165,6 +165,7 @@ def validate(cfg: ExperimentConfig) -> None:
     from weightaug.data.sources import SOURCES
     from weightaug.inr.fit import FitConfig
     from weightaug.models import MODELS
+    from weightaug.registry import RegistryError, parse
     from weightaug.train import PIXEL_MODELS, TrainConfig
     from weightaug.was import IMAGE_MODELS, build_transform
     from weightaug.was.train import RECIPES
@@ -172,11 +173,18 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.source not in SOURCES:
         raise ConfigError(f"source {cfg.source!r} is not one of {', '.join(SOURCES)}")
     models = IMAGE_MODELS if cfg.kind == "was" else MODELS
-    bad = [m for m in cfg.models if m not in models] + [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
+    bad = [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
+    if cfg.kind == "was":
+        bad += [m for m in cfg.models if m not in models]
     if bad:
         raise ConfigError(
             f"unknown model(s) {bad}; models: {', '.join(models)}; pixel baselines: {', '.join(PIXEL_MODELS)}"
         )
+    for model in cfg.models if cfg.kind != "was" else []:  # name:key=value, each key a parameter of the model
+        try:
+            parse(model, MODELS, "model", ("spec", "n_classes"))
+        except RegistryError as err:
+            raise ConfigError(str(err)) from err
     if not cfg.seeds or not cfg.models or not cfg.variants or not cfg.recipes:
         raise ConfigError("seeds, models, variants and recipes must not be empty")
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):

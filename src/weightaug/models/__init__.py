@@ -11,6 +11,7 @@ from weightaug.models.mlp import FlatMLP
 from weightaug.models.nfn import NFN
 from weightaug.models.normalize import WeightNormalizer
 from weightaug.models.transformer import WeightTransformer
+from weightaug.registry import RegistryError, parse
 from weightaug.weights import NetworkSpec
 
 MODELS: dict[str, type[WeightSpaceModel]] = {
@@ -22,15 +23,14 @@ MODELS: dict[str, type[WeightSpaceModel]] = {
 }
 
 
-class UnknownModelError(ValueError):
-    """A model name that does not exist."""
+UnknownModelError = RegistryError  # a model name or parameter that does not exist
 
 
 def build_model(name: str, spec: NetworkSpec, n_classes: int = 10, **kwargs) -> WeightSpaceModel:
-    """The model ``name`` for INRs of ``spec``; keyword arguments override its preset (the peers' configuration)."""
-    if name not in MODELS:
-        raise UnknownModelError(f"unknown model {name!r}; choose from: {', '.join(MODELS)}")
-    return MODELS[name](spec, n_classes, **kwargs)
+    """The model ``name`` for INRs of ``spec``, at its preset (the peers' configuration) or with parameters
+    set by name, ``"dwsnet:hidden=32:n_layers=3"`` (see :mod:`weightaug.registry`); keyword arguments too."""
+    base, params = parse(name, MODELS, "model", ("spec", "n_classes"), " (e.g. dwsnet:hidden=32:n_layers=3)")
+    return MODELS[base](spec, n_classes, **{**params, **kwargs})
 
 
 def n_parameters(model: nn.Module) -> int:
