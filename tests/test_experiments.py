@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -305,3 +306,17 @@ def test_models_take_their_settings_from_the_experiment(tmp_path, small_dataset)
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, [*args[:3], "dwsnett:hidden=4", *args[4:]])
     assert r.exit_code == 2 and "choose from mlp, dwsnet" in r.output
+
+
+def test_report_renders_a_kept_results_json_again(tmp_path):
+    import shutil
+
+    kept = tmp_path / "kept"
+    shutil.copytree(Path(__file__).parent.parent / "docs" / "results" / "demo", kept)
+    table = (kept / "table.md").read_text()
+    (kept / "table.md").unlink()
+    r = CliRunner().invoke(main, ["report", str(kept)])
+    assert r.exit_code == 0, r.output
+    assert (kept / "table.md").read_text() == table and (kept / "demo.png").stat().st_size > 1000
+    r = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert r.exit_code == 2 and "holds no results.json" in r.output

@@ -558,6 +558,16 @@ def experiment(name: str, preset: str, out, data_root: str, device: str, setting
 
 
 @main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+def report(folder: str) -> None:
+    """Render an experiment's table.md and plot again from its results.json (e.g. one kept in docs/results/)."""
+    from weightaug.experiments.report import report_folder
+
+    stdout.print(report_folder(folder))
+    console.print(f"table and plot in {folder}/")
+
+
+@main.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="A new folder for the joined results.")
 def merge(folders: tuple[str, ...], out: str) -> None:

@@ -7,6 +7,7 @@ under the table.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -223,3 +224,15 @@ def write_report(results: dict, out: Path) -> str:
     atomic_write_bytes(out / "table.md", table.encode())
     plot(results, out / f"{results['config']['name']}.png")
     return table
+
+
+def report_folder(folder: str | Path) -> str:
+    """``write_report`` for the ``results.json`` in ``folder``: its table and plot, written beside it."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no results.json: it is not an experiment's output folder")
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from err
+    return write_report(results, Path(folder))
