@@ -380,7 +380,7 @@ def models(hidden: tuple[int, ...], in_dim: int, out_dim: int, classes: int) -> 
         n = n_parameters(build_model(name, spec, classes))
         settings = " ".join(f"{k}={v}" for k, v in parameters(cls, ("spec", "n_classes")).items())
         table.add_row(name, f"{n:,}", "yes" if cls.invariant else "no", cls.description, settings)
-    Console().print(table)
+    stdout.print(table)
 
 
 @main.command()
@@ -393,7 +393,7 @@ def augmentations() -> None:
     table.add_column("what it does")
     for name, text in describe().items():
         table.add_row(name, text)
-    out = Console()
+    out = stdout
     out.print(table)
     out.print(f"full pipeline: {FULL_PIPELINE}")
 
@@ -593,7 +593,7 @@ def list_experiments() -> None:
     for name in experiments():
         description, at = describe(name)
         table.add_row(name, description, ", ".join(at))
-    out = Console()
+    out = stdout
     out.print(table)
     table = Table(title="presets")
     table.add_column("name")
@@ -662,7 +662,7 @@ def was_transforms() -> None:
     table.add_column("transform (defaults)")
     for name in TRANSFORMS:
         table.add_row(name, repr(build_transform(name)))
-    Console().print(table)
+    stdout.print(table)
 
 
 if __name__ == "__main__":
