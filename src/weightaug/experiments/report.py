@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from weightaug.io import atomic_write_bytes
+from weightaug.io import atomic_save, atomic_write_bytes
 
 
 def cell_of(kind: str, run: dict) -> tuple[str, str]:
@@ -201,7 +201,7 @@ def plot(results: dict, path: Path) -> None:
     (ax.set_ylabel if kind in ("overfitting", "views-vs-data") else ax.set_xlabel)(metric)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, not on, the data
     fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     plt.close(fig)
 
 
@@ -214,7 +214,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
     ax.set(xlabel="epoch", ylabel="accuracy, %", title=title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
 
 
