@@ -6,7 +6,7 @@ from pathlib import Path
 import weightaug
 
 ROOT = Path(weightaug.__file__).parent
-CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress")
+CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress", "registry")
 FLOORS = [CORE, ("data",), ("inr",), ("augment",), ("models",), ("train",), ("was",), ("experiments",), ("cli",)]
 
 
@@ -16,7 +16,9 @@ def floor_of(module: str) -> int:
     top = parts[1] if len(parts) > 1 else ""
     if top in ("", "__main__"):
         return 0 if top == "" else len(FLOORS) - 1
-    return next(k for k, names in enumerate(FLOORS) if top in names)
+    floors = [k for k, names in enumerate(FLOORS) if top in names]
+    assert floors, f"{module} is on no declared floor: add it to FLOORS in {__file__}"
+    return floors[0]
 
 
 def modules() -> dict[str, Path]:

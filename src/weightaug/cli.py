@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -14,8 +13,8 @@ from rich.table import Table
 
 from weightaug.data.sources import SOURCES, load_source
 from weightaug.experiments.config import presets
-from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, fit_shard, plan_build
-from weightaug.inr.fit import FitConfig, FitDivergedError, coordinate_grid
+from weightaug.inr.build import INPUT_TRANSFORMS, SplitConfig, build_dataset, estimate_fit, plan_build
+from weightaug.inr.fit import FitConfig, FitDivergedError
 from weightaug.inr.init import INITS
 from weightaug.inr.render import fit_quality_warning
 from weightaug.inr.store import SPLITS, INRDataset
@@ -209,7 +208,12 @@ def fit(
         f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, {spec.n_params} params each, lr {plan.config['fit']['lr']:.2g}"
     )
     if dry_run:
-        _dry_run(src, spec, cfg, splits, plan, device)
+        est = estimate_fit(src, spec, cfg, splits, device)
+        console.print(
+            f"dry run: {est.sampled} INRs fitted in {est.seconds:.1f} s ({est.inrs_per_second:.1f} INRs/s, mean PSNR "
+            f"{est.mean_psnr:.1f} dB); the whole fit of {est.total_items} INRs would take about "
+            f"{_duration(est.total_seconds)} here"
+        )
         return
     with progress_bar(rate=True) as bar:
         task = bar.add_task("fitting", total=plan.n_items, note="")
@@ -225,23 +229,6 @@ def fit(
 
         root = build_dataset(out, src, spec, cfg, splits, shard_size, overwrite, info, device, update)
     _print_summary(INRDataset(root))
-
-
-def _dry_run(src, spec, cfg, splits, plan, device: str) -> None:
-    """Fit one chunk of real training items and extrapolate to the whole plan."""
-    entry = {**plan.shards[0], "count": min(cfg.chunk_size, plan.shards[0]["count"])}
-    coords = coordinate_grid(*src.shape[1:], device=device)
-    fit_shard(
-        src, spec, cfg, splits, plan.objects[entry["split"]], {**entry, "count": min(8, entry["count"])}, coords
-    )  # warm-up
-    start = time.time()
-    part = fit_shard(src, spec, cfg, splits, plan.objects[entry["split"]], entry, coords)
-    per_inr = (time.time() - start) / entry["count"]
-    total = per_inr * plan.n_items
-    console.print(
-        f"dry run: {entry['count']} INRs fitted in {per_inr * entry['count']:.1f} s ({1 / per_inr:.1f} INRs/s, mean PSNR "
-        f"{part.psnr.mean():.1f} dB); the whole fit of {plan.n_items} INRs would take about {_duration(total)} here"
-    )
 
 
 def _duration(seconds: float) -> str:
@@ -435,19 +422,6 @@ def _run_and_report(name: str, preset: str, out, data_root: str, device: str, se
     console.print(f"results, table and plot in {path}/ (results.json, table.md, {name}.png)")
 
 
-def _train_to_folder(task, cfg: TrainConfig, folder: Path, label: str, record: dict):
-    """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png."""
-    from weightaug.experiments.report import plot_curves
-    from weightaug.experiments.runner import save_results, train_with_progress
-
-    folder.mkdir(parents=True, exist_ok=True)
-    result = train_with_progress(task, cfg, folder / "checkpoint.pt", label)
-    record = {**record, "config": cfg.__dict__, **result.to_dict()}
-    save_results(record, folder / "results.json")
-    plot_curves(result.history, folder / "curves.png", label)
-    return result
-
-
 def _choice_of(flag: str, table: dict[str, str], default: str):
     """An option choosing a key of ``table``, whose help lists each key with its description."""
     return click.option(
@@ -511,24 +485,20 @@ def train_command(
     out,
 ) -> None:
     """Train one weight-space model on an INR dataset (resumes from --out/checkpoint.pt)."""
-    from weightaug.augment import build_augmentation
-    from weightaug.models import build_model
-    from weightaug.train import Contrastive, INRClassification, Splits
+    from weightaug.experiments.single import train_inr_model
 
-    ds = INRDataset(dataset)
     cfg = TrainConfig(
-        epochs, batch_size, lr, weight_decay, seed=seed, device=device, optimizer=optimizer, schedule=schedule
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        device=device,
+        optimizer=optimizer,
+        schedule=schedule,
     )
-    torch.manual_seed(seed)  # the model's init
-    net = build_model(model, ds.spec, len(ds.classes))
-    pipeline = build_augmentation(None if augment == "none" else augment, ds.spec)
-    splits = Splits(ds.split("train", views), ds.split("val", 1), ds.split("test", 1))
-    if contrastive:
-        task = Contrastive(net, splits, pipeline, contrastive, normalise=normalise, device=device)
-    else:
-        task = INRClassification(net, splits, pipeline, normalise, device)
-    record = {"dataset": str(dataset), "model": model, "augment": augment, "views": views}
-    result = _train_to_folder(task, cfg, Path(out), f"{model}, {augment}", record)
+    augment = None if augment == "none" else augment
+    result = train_inr_model(dataset, out, cfg, model, augment, views, contrastive, normalise)
     best = result.best
     stdout.print(
         f"best epoch {result.best_epoch}: val {100 * best.get('val_acc', 0):.2f}%, test {100 * best.get('test_acc', 0):.2f}% "
@@ -633,14 +603,11 @@ def was_train(
     model, source, data_dir, transform, recipe, epochs, batch_size, lr, train_size, val_size, seed, device, out
 ) -> None:
     """Train an image classifier plainly (--transform none) or with shadow weights; resumes from --out."""
-    from weightaug.was.train import image_data, recipe_config, was_task
+    from weightaug.experiments.single import train_image_model
 
-    cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
-    images, labels, n_classes = image_data(source, data_dir, train_size, val_size, None, seed)
-    torch.manual_seed(seed)
-    task = was_task(model, transform, recipe, images, labels, n_classes, device, seed)
-    record = {"model": model, "data": source, "transform": transform, "recipe": recipe}
-    result = _train_to_folder(task, cfg, Path(out), f"{model}, {transform}, {recipe} recipe", record)
+    result = train_image_model(
+        out, model, source, transform, recipe, epochs, batch_size, lr, data_dir, train_size, val_size, seed, device
+    )
     best = result.best
     shadow = f", shadow mode {100 * best['shadow_test_acc']:.2f}%" if "shadow_test_acc" in best else ""
     if "dom_test_acc" in best:

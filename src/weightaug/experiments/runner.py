@@ -15,24 +15,21 @@ from pathlib import Path
 
 import torch
 
-from weightaug.augment import build_augmentation
 from weightaug.data.sources import load_source
 from weightaug.experiments.config import DATA_KEYS, ConfigError, ExperimentConfig, augment_of, load_config
 from weightaug.inr.build import SplitConfig, build_dataset
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
 from weightaug.io import atomic_write_bytes
-from weightaug.models import build_model
 from weightaug.progress import progress_bar
 from weightaug.train import (
-    Contrastive,
-    INRClassification,
     PixelClassification,
     Splits,
     TrainConfig,
     pixel_model,
     train,
 )
+from weightaug.train.tasks import inr_task
 from weightaug.was.train import image_data, recipe_config, was_task
 from weightaug.weights import NetworkSpec
 
@@ -153,13 +150,9 @@ def make_task(cfg: ExperimentConfig, ds: INRDataset | None, data, run: Run, devi
     if run.is_pixel:
         return pixel_task(cfg, ds, run, device)
     splits = Splits(subset(data.train, run.views, run.fraction), data.val, data.test)
-    n_classes = len(ds.classes)
-    model = build_model(run.model, ds.spec, n_classes)
     positives, augment = augment_of(run.variant)
-    pipeline = build_augmentation(augment, ds.spec)
-    if cfg.kind == "contrastive":
-        return Contrastive(model, splits, pipeline, positives, cfg.temperature, cfg.normalise, device)
-    return INRClassification(model, splits, pipeline, cfg.normalise, device)
+    positives = positives if cfg.kind == "contrastive" else None
+    return inr_task(run.model, splits, len(ds.classes), augment, positives, cfg.temperature, cfg.normalise, device)
 
 
 def checkpoint_path(out: Path, run: Run) -> Path:

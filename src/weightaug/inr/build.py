@@ -346,3 +346,35 @@ def fit_shard(
     targets = image_targets(images).to(coords.device)
     weights, psnr = fit_inrs(spec, targets, fit, splits.seed, object_ids, view_ids, coords, progress)
     return INRSplit(weights.to("cpu"), source.labels[object_ids], object_ids, view_ids, psnr.cpu())
+
+
+@dataclass(frozen=True)
+class FitEstimate:
+    """How long a build would take here, from fitting one chunk of its real training items."""
+
+    sampled: int
+    seconds: float  # for the sample
+    mean_psnr: float
+    total_items: int
+
+    @property
+    def inrs_per_second(self) -> float:
+        return self.sampled / self.seconds
+
+    @property
+    def total_seconds(self) -> float:
+        return self.total_items / self.inrs_per_second
+
+
+def estimate_fit(
+    source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, device: str = "cpu"
+) -> FitEstimate:
+    """Fit one chunk of the build's first training items (after a small warm-up that compiles the kernels) and
+    extrapolate to the whole build; nothing is written."""
+    plan = plan_build(source, spec, fit, splits, shard_size=fit.chunk_size, source_info={})
+    entry, objects = plan.shards[0], plan.objects[plan.shards[0]["split"]]
+    coords = coordinate_grid(*source.shape[1:], device=device)
+    fit_shard(source, spec, fit, splits, objects, {**entry, "count": min(8, entry["count"])}, coords)
+    start = time.time()
+    part = fit_shard(source, spec, fit, splits, objects, entry, coords)
+    return FitEstimate(entry["count"], time.time() - start, part.psnr.mean().item(), plan.n_items)
