@@ -7,7 +7,8 @@ import torch
 
 from conftest import SPEC, random_batch
 from weightaug.augment import REGISTRY, build_augmentation
-from weightaug.experiments.runner import FIT_CHUNK, run_experiment
+from weightaug.experiments.kinds import FIT_CHUNK
+from weightaug.experiments.runner import run_experiment
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
 from weightaug.models import MODELS, build_model
 from weightaug.was.models import build_image_model

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from conftest import needs_fmnist
 from weightaug.cli import main
 from weightaug.experiments import ConfigError, experiments, load_config, presets, run_experiment
-from weightaug.experiments.runner import checkpoint_path, ensure_dataset, plan_runs
+from weightaug.experiments.kinds import KINDS, ensure_dataset
+from weightaug.experiments.runner import checkpoint_path
 
 TINY = {  # every preset shrunk to seconds: the same code path as the real runs
     "train_size": 40,
@@ -70,7 +71,9 @@ def test_an_interrupted_experiment_resumes(tmp_path):
 
 def test_fresh_discards_the_checkpoint_of_an_unfinished_run(tmp_path):
     overrides = {**tiny("augmentations", "digits"), "variants": ["none"]}
-    stale = checkpoint_path(tmp_path / "a", plan_runs(load_config("augmentations", "digits", overrides))[0])
+    stale = checkpoint_path(
+        tmp_path / "a", KINDS["augmentations"].plan(load_config("augmentations", "digits", overrides))[0]
+    )
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"left by a killed run of older code")
     with pytest.raises(ValueError, match="is unreadable.*delete it"):  # a resumed run would start from it

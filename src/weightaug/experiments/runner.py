@@ -1,84 +1,25 @@
-"""Run an experiment: build (or reuse) its INR dataset, train every run, write results, a table and plots.
+"""Run an experiment: load its data, train every run its kind plans, write results, a table and plots.
 
-Each run (model x variant x views x data fraction x seed) is recorded in ``results.json`` as soon as it ends,
-and checkpointed every epoch while it trains, so an interrupted experiment resumes where it stopped.
+Each run is recorded in ``results.json`` as soon as it ends, and checkpointed every epoch while it trains, so
+an interrupted experiment resumes where it stopped. What differs between experiments is their kind's
+(:mod:`weightaug.experiments.kinds`); this module knows no kind by name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import torch
 
-from weightaug.data.sources import load_source
-from weightaug.experiments.config import DATA_KEYS, ConfigError, ExperimentConfig, augment_of, load_config
-from weightaug.inr.build import SplitConfig, build_dataset
-from weightaug.inr.fit import FitConfig
-from weightaug.inr.store import INRDataset, INRSplit, read_manifest
+from weightaug.experiments.config import ExperimentConfig, load_config
+from weightaug.experiments.kinds import KINDS, Run
 from weightaug.io import atomic_write_bytes
 from weightaug.progress import progress_bar
-from weightaug.train import (
-    PixelClassification,
-    Splits,
-    TrainConfig,
-    pixel_model,
-    train,
-)
-from weightaug.train.tasks import inr_task
-from weightaug.was.train import image_data, recipe_config, was_task
-from weightaug.weights import NetworkSpec
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run of an experiment."""
-
-    model: str
-    variant: str = "none"
-    views: int = 1
-    fraction: float = 1.0
-    seed: int = 0
-    recipe: str = ""  # shadow-weight runs: weak or strong
-
-    @property
-    def key(self) -> str:
-        recipe = f"|recipe={self.recipe}" if self.recipe else ""
-        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}{recipe}"
-
-    @property
-    def is_pixel(self) -> bool:
-        return self.model.startswith("pixel-")
-
-
-def plan_runs(cfg: ExperimentConfig) -> list[Run]:
-    """Every run the experiment needs, pixel baselines last."""
-    if cfg.kind == "was":
-        return [  # seed-major: an interrupted experiment still holds whole comparisons
-            Run(model, variant, seed=seed, recipe=recipe)
-            for seed in cfg.seeds
-            for recipe in cfg.recipes
-            for model in cfg.models
-            for variant in cfg.variants
-        ]
-    if cfg.kind == "findings":  # no augmentation at every view count, then each augmentation at the first
-        cells = [("none", v) for v in cfg.view_list] + [(a, cfg.view_list[0]) for a in cfg.variants if a != "none"]
-        runs = [Run(m, a, v, 1.0, seed) for m in cfg.models for a, v in cells for seed in cfg.seeds]
-    else:
-        runs = [
-            Run(model, variant, views, fraction, seed)
-            for model in cfg.models
-            for variant in cfg.variants
-            for views in cfg.view_list
-            for fraction in cfg.train_fractions
-            for seed in cfg.seeds
-        ]
-    return runs + [Run(m, "none", 1, 1.0, s) for m in cfg.pixel_models for s in cfg.seeds]
-
+from weightaug.train import TrainConfig, train
 
 GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes")  # what a run varies
 NOT_SETTINGS = ("description", "data_dir")  # may change between resumes: they change no result
@@ -92,67 +33,6 @@ def differing_settings(a: dict, b: dict) -> list[str]:
     defaults = {f.name: f.default for f in fields(ExperimentConfig) if f.default is not MISSING}
     keys = (set(a) | set(b)) - set(GRID_KEYS) - set(NOT_SETTINGS)
     return sorted(k for k in keys if a.get(k, defaults.get(k)) != b.get(k, defaults.get(k)))
-
-
-FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
-
-
-def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
-    """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
-    resumed if interrupted, shared by every experiment with the same data settings (experiments started
-    side by side fit it together, shard by shard)."""
-    digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in DATA_KEYS]).encode()).hexdigest()[:8]
-    root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
-    source = load_source(cfg.source, cfg.data_dir)
-    spec = NetworkSpec(out_dim=source.shape[0], output_offset=cfg.output_offset)
-    chunk = FIT_CHUNK[torch.device(device).type]
-    if (root / "manifest.json").is_file():
-        old = read_manifest(root)
-        if old["complete"]:
-            return INRDataset(root)
-        chunk = old["fit"]["chunk_size"]  # resume with the chunking the fit began with, on any device
-    fit = FitConfig(steps=cfg.fit_steps, lr=cfg.fit_lr, init=cfg.init, chunk_size=chunk)
-    splits = SplitConfig(
-        train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
-    )
-    n_items = sum(len(ids) * splits.views_of(name) for name, ids in splits.objects(source).items())
-    with progress_bar(rate=True, enabled=progress) as bar:
-        task = bar.add_task(f"fitting INRs into {root}", total=n_items, note="")
-        build_dataset(
-            root, source, spec, fit, splits, device=device, progress=lambda n, _p: bar.update(task, advance=n)
-        )
-    return INRDataset(root)
-
-
-def subset(part: INRSplit, views: int, fraction: float) -> INRSplit:
-    """The first ``views`` views of the first ``fraction`` of the split's objects (in split order)."""
-    part = part.first_views(views)
-    objects = part.object_ids[part.view_ids == 0]
-    kept = objects[: max(2, math.ceil(fraction * len(objects)))]
-    return part[torch.isin(part.object_ids, kept).nonzero().flatten()]
-
-
-def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> PixelClassification:
-    """The pixel baseline on the raw images of the dataset's objects, split as the INRs are."""
-    source = load_source(ds.manifest["source"]["name"], cfg.data_dir)
-    images, labels = {}, {}
-    for name in ("train", "val", "test"):
-        ids = ds.column(name, "object_ids")[ds.column(name, "view_ids") == 0]
-        images[name], labels[name] = source.float_images(ids), source.labels[ids]
-    model = pixel_model(run.model, source.shape, len(source.classes))
-    return PixelClassification(model, images, labels, len(source.classes), device)
-
-
-def make_task(cfg: ExperimentConfig, ds: INRDataset | None, data, run: Run, device: str):
-    """The training task of one run (``data``: the INR splits, or for shadow-weight runs the images)."""
-    if cfg.kind == "was":
-        return was_task(run.model, run.variant, run.recipe, *data, device=device, seed=run.seed)
-    if run.is_pixel:
-        return pixel_task(cfg, ds, run, device)
-    splits = Splits(subset(data.train, run.views, run.fraction), data.val, data.test)
-    positives, augment = augment_of(run.variant)
-    positives = positives if cfg.kind == "contrastive" else None
-    return inr_task(run.model, splits, len(ds.classes), augment, positives, cfg.temperature, cfg.normalise, device)
 
 
 def checkpoint_path(out: Path, run: Run) -> Path:
@@ -194,35 +74,15 @@ def run_experiment(
                 f"{out} holds results with other settings ({', '.join(differ)}); choose another --out or delete it"
             )
         results["runs"] = old["runs"]
-    if cfg.kind == "was":
-        ds, data = None, image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size)
-    else:
-        ds = INRDataset(cfg.dataset) if cfg.dataset else ensure_dataset(cfg, data_root, device, progress)
-        if cfg.pixel_models and ds.manifest["source"]["name"] == "imported":
-            raise ConfigError(
-                f"pixel baselines train on the source images, which the imported dataset {ds.root} does not have; "
-                "--set pixel_models=[]"
-            )
-        data = Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
+    kind = KINDS[cfg.kind]
+    data = kind.load(cfg, data_root, device, progress)
     (out / "checkpoints").mkdir(exist_ok=True)
-    plan = plan_runs(cfg)
+    plan = kind.plan(cfg)
     todo = [r for r in plan if r.key not in results["runs"]]
     for number, run in enumerate(todo, start=len(plan) - len(todo) + 1):
         torch.manual_seed(run.seed)
-        task = make_task(cfg, ds, data, run, device)
-        if cfg.kind == "was":
-            train_cfg = recipe_config(run.recipe, cfg.epochs, cfg.batch_size, run.seed, device)
-        else:
-            train_cfg = TrainConfig(
-                epochs=max(1, round(cfg.epochs / run.views)) if cfg.equal_steps else cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                weight_decay=cfg.weight_decay,
-                optimizer=cfg.optimizer,
-                schedule=cfg.schedule,
-                seed=run.seed,
-                device=device,
-            )
+        task = kind.task(cfg, data, run, device)
+        train_cfg = kind.train_config(cfg, run, device)
         checkpoint = checkpoint_path(out, run)
         label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
         result = train_with_progress(task, train_cfg, checkpoint, label, progress)

@@ -1,0 +1,357 @@
+"""Experiment kinds: what differs between the experiments, one class each, asked by the runner, the config
+checks and the report, which know no kind by name.
+
+A kind checks its settings, plans its runs, loads its data, makes each run's training task and recipe, puts a
+run in a cell of the table, and adds its own tables and plot. The INR kinds classify INRs (or, contrastive,
+embed them); ``was`` trains image classifiers with shadow weights. A 3D source is the same classification kind
+on other data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from matplotlib.ticker import MaxNLocator
+
+from weightaug.data.sources import load_source
+from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
+from weightaug.experiments.tables import collect, findings, md_table, mean_std
+from weightaug.inr.build import SplitConfig, build_dataset
+from weightaug.inr.fit import FitConfig
+from weightaug.inr.store import INRDataset, INRSplit, read_manifest
+from weightaug.progress import progress_bar
+from weightaug.train import PixelClassification, Splits, TrainConfig, pixel_model
+from weightaug.train.tasks import inr_task
+from weightaug.weights import NetworkSpec
+
+
+class KindError(ValueError):
+    """A setting the experiment's kind cannot run."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of an experiment."""
+
+    model: str
+    variant: str = "none"
+    views: int = 1
+    fraction: float = 1.0
+    seed: int = 0
+    recipe: str = ""  # shadow-weight runs: weak or strong
+
+    @property
+    def key(self) -> str:
+        recipe = f"|recipe={self.recipe}" if self.recipe else ""
+        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}{recipe}"
+
+    @property
+    def is_pixel(self) -> bool:
+        return self.model.startswith("pixel-")
+
+
+class Kind:
+    """An INR classification experiment, one row per variant (augmentation) and a column per model; the
+    base of every kind. Subclasses change what they must."""
+
+    name = "augmentations"
+    images = False  # True: trains image classifiers, at the ``was-`` presets, with no INR dataset
+    metric = "test accuracy"
+    axis_label = "test accuracy, %"
+    contrastive = False  # True: runs train embeddings contrastively, with the variant's positives
+
+    def runs_at(self, preset: str) -> bool:
+        return preset.startswith("was-") == self.images
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        """Refuse models and variants that would fail later (a KindError or the registries' own errors)."""
+        from weightaug.augment import build_augmentation
+        from weightaug.models import MODELS
+        from weightaug.registry import parse
+
+        for model in cfg.models:  # name:key=value, each key a parameter of the model
+            parse(model, MODELS, "model", ("spec", "n_classes"))
+        for variant in cfg.variants:
+            build_augmentation(augment_of(variant)[1])
+
+    def plan(self, cfg: ExperimentConfig) -> list[Run]:
+        """Every run the experiment needs, pixel baselines last."""
+        runs = [
+            Run(model, variant, views, fraction, seed)
+            for model in cfg.models
+            for variant in cfg.variants
+            for views in cfg.view_list
+            for fraction in cfg.train_fractions
+            for seed in cfg.seeds
+        ]
+        return runs + self.pixel_runs(cfg)
+
+    @staticmethod
+    def pixel_runs(cfg: ExperimentConfig) -> list[Run]:
+        return [Run(m, "none", 1, 1.0, s) for m in cfg.pixel_models for s in cfg.seeds]
+
+    def load(self, cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool):
+        """The experiment's INR dataset (the given one, or fitted once per data setting) and its splits."""
+        ds = INRDataset(cfg.dataset) if cfg.dataset else ensure_dataset(cfg, data_root, device, progress)
+        if cfg.pixel_models and ds.manifest["source"]["name"] == "imported":
+            raise KindError(
+                f"pixel baselines train on the source images, which the imported dataset {ds.root} does not have; "
+                "--set pixel_models=[]"
+            )
+        return ds, Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
+
+    def task(self, cfg: ExperimentConfig, data, run: Run, device: str):
+        """The training task of one run."""
+        ds, splits = data
+        if run.is_pixel:
+            return pixel_task(cfg, ds, run, device)
+        splits = Splits(subset(splits.train, run.views, run.fraction), splits.val, splits.test)
+        positives, augment = augment_of(run.variant)
+        positives = positives if self.contrastive else None
+        return inr_task(run.model, splits, len(ds.classes), augment, positives, cfg.temperature, cfg.normalise, device)
+
+    def train_config(self, cfg: ExperimentConfig, run: Run, device: str) -> TrainConfig:
+        return TrainConfig(
+            epochs=max(1, round(cfg.epochs / run.views)) if cfg.equal_steps else cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            optimizer=cfg.optimizer,
+            schedule=cfg.schedule,
+            seed=run.seed,
+            device=device,
+        )
+
+    def cell(self, run: dict) -> tuple[str, str]:
+        """(row, column) of a run in the table."""
+        return run["variant"], run["model"]
+
+    def tables(self, results: dict) -> list[str]:
+        """Markdown lines after the main table."""
+        return []
+
+    def draw(self, results: dict, ax) -> bool:
+        """Plot the results on ``ax``; returns whether the accuracy axis is the vertical one."""
+        cells, _ = collect(results, self.cell)
+        rows = list(dict.fromkeys(r for r, _ in cells))
+        cols = list(dict.fromkeys(c for _, c in cells))
+        height = 0.8 / len(cols)
+        for j, col in enumerate(cols):
+            stats = [mean_std(cells[r, col]) if (r, col) in cells else (0.0, 0.0) for r in rows]
+            ax.barh(
+                [i + j * height for i in range(len(rows))],
+                [m for m, _ in stats],
+                height,
+                xerr=[s for _, s in stats],
+                label=col,
+            )
+        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(rows))], rows, fontsize=8)
+        ax.invert_yaxis()
+        return False
+
+    def train_table(self, results: dict) -> list[str]:
+        return [
+            "",
+            "Training accuracy at the same epoch (a fixed subset of the unaugmented training INRs):",
+            "",
+            *md_table(collect(results, self.cell, "train_acc")[0]),
+        ]
+
+
+class Contrastive(Kind):
+    """SimCLR on INR weights, judged by a linear probe; a variant is ``positives | augmentation``."""
+
+    name = "contrastive"
+    metric = "linear-probe test accuracy"
+    contrastive = True
+
+
+class Overfitting(Kind):
+    """Train and test accuracy per epoch, one view against several."""
+
+    name = "overfitting"
+    axis_label = "accuracy, %"
+
+    def cell(self, run: dict) -> tuple[str, str]:
+        return f"{run['views']} view(s)", run["model"]
+
+    def tables(self, results: dict) -> list[str]:
+        return self.train_table(results)
+
+    def draw(self, results: dict, ax) -> bool:
+        curves = {}
+        for run in results["runs"].values():
+            if not run["model"].startswith("pixel-"):
+                curves.setdefault((run["model"], run["views"]), []).append(run["history"])
+        for (model, views), histories in curves.items():
+            for metric, style in (("train_acc", "--"), ("test_acc", "-")):
+                per_epoch = list(zip(*[[100 * h[metric] for h in hist] for hist in histories]))
+                ax.plot([sum(v) / len(v) for v in per_epoch], style, label=f"{model}, {views} view(s), {metric[:-4]}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return True
+
+
+class ViewsVsData(Kind):
+    """Accuracy against the fraction of training objects, per views and variant."""
+
+    name = "views-vs-data"
+
+    def cell(self, run: dict) -> tuple[str, str]:
+        return f"{run['fraction']:g} of the objects", f"{run['model']}, {run['views']} view(s), {run['variant']}"
+
+    def draw(self, results: dict, ax) -> bool:
+        cells, _ = collect(results, self.cell)
+        lines: dict[str, dict] = {}
+        for (row, col), values in cells.items():
+            lines.setdefault(col, {})[float(row.split()[0])] = mean_std(values)
+        for col, points in lines.items():
+            xs = sorted(points)
+            ax.errorbar(xs, [points[x][0] for x in xs], [points[x][1] for x in xs], marker="o", capsize=3, label=col)
+        ax.set_xscale("log")
+        ax.set_xlabel("fraction of the training objects")
+        return True
+
+
+class Findings(Kind):
+    """No augmentation at every view count, then each augmentation at the first; a summary in words."""
+
+    name = "findings"
+
+    def plan(self, cfg: ExperimentConfig) -> list[Run]:
+        cells = [("none", v) for v in cfg.view_list] + [(a, cfg.view_list[0]) for a in cfg.variants if a != "none"]
+        runs = [Run(m, a, v, 1.0, seed) for m in cfg.models for a, v in cells for seed in cfg.seeds]
+        return runs + self.pixel_runs(cfg)
+
+    def cell(self, run: dict) -> tuple[str, str]:
+        views = f"{run['views']} view{'s' if run['views'] > 1 else ''}"
+        return (views if run["variant"] == "none" else f"{views} + {run['variant']}"), run["model"]
+
+    def tables(self, results: dict) -> list[str]:
+        return [*self.train_table(results), "", *findings(results, self.cell)]
+
+
+class ShadowWeights(Kind):
+    """Image classifiers trained plainly or with shadow weights (a variant is a shadow transform, or none),
+    under each recipe, evaluated in plain mode, shadow mode and, for shifts, desire-oriented mode."""
+
+    name = "was"
+    images = True
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        from weightaug.was import IMAGE_MODELS, build_transform
+        from weightaug.was.train import RECIPES
+
+        bad = [m for m in cfg.models if m not in IMAGE_MODELS]
+        if bad:
+            raise KindError(f"unknown model(s) {bad}; models: {', '.join(IMAGE_MODELS)}")
+        unknown = [r for r in cfg.recipes if r not in RECIPES]
+        if unknown:
+            raise KindError(f"unknown recipe(s) {unknown}; choose from {', '.join(RECIPES)}")
+        for variant in cfg.variants:
+            if variant != "none":
+                build_transform(variant)
+
+    def plan(self, cfg: ExperimentConfig) -> list[Run]:
+        return [  # seed-major: an interrupted experiment still holds whole comparisons
+            Run(model, variant, seed=seed, recipe=recipe)
+            for seed in cfg.seeds
+            for recipe in cfg.recipes
+            for model in cfg.models
+            for variant in cfg.variants
+        ]
+
+    def load(self, cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool):
+        from weightaug.was.train import image_data
+
+        return image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size)
+
+    def task(self, cfg: ExperimentConfig, data, run: Run, device: str):
+        from weightaug.was.train import was_task
+
+        return was_task(run.model, run.variant, run.recipe, *data, device=device, seed=run.seed)
+
+    def train_config(self, cfg: ExperimentConfig, run: Run, device: str) -> TrainConfig:
+        from weightaug.was.train import recipe_config
+
+        return recipe_config(run.recipe, cfg.epochs, cfg.batch_size, run.seed, device)
+
+    def cell(self, run: dict) -> tuple[str, str]:
+        return run["variant"], f"{run['model']}, {run['recipe']} recipe"
+
+    def tables(self, results: dict) -> list[str]:
+        lines = ["", "The same models evaluated in shadow mode (the last drawn shadow weights, eval() mode):", ""]
+        lines += md_table(collect(results, self.cell, "shadow_test_acc")[0])
+        dom, _ = collect(results, self.cell, "dom_test_acc")
+        if dom:
+            ratios = [r["best"]["dom_flops_ratio"] for r in results["runs"].values() if "dom_flops_ratio" in r["best"]]
+            lines += ["", f"Desire-oriented models (every kernel shifted one pixel, the emptied column cut): "
+                      f"{100 * sum(ratios) / len(ratios):.1f}% of the plain model's FLOPs; test accuracy:", ""]  # fmt: skip
+            lines += md_table(dom)
+        return lines
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k for k in (Overfitting(), Kind(), ViewsVsData(), Contrastive(), Findings(), ShadowWeights())
+}
+
+
+FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
+
+
+def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
+    """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
+    resumed if interrupted, shared by every experiment with the same data settings (experiments started
+    side by side fit it together, shard by shard)."""
+    digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in DATA_KEYS]).encode()).hexdigest()[:8]
+    root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
+    source = load_source(cfg.source, cfg.data_dir)
+    spec = NetworkSpec(out_dim=source.shape[0], output_offset=cfg.output_offset)
+    chunk = FIT_CHUNK[torch.device(device).type]
+    if (root / "manifest.json").is_file():
+        old = read_manifest(root)
+        if old["complete"]:
+            return INRDataset(root)
+        chunk = old["fit"]["chunk_size"]  # resume with the chunking the fit began with, on any device
+    fit = FitConfig(steps=cfg.fit_steps, lr=cfg.fit_lr, init=cfg.init, chunk_size=chunk)
+    splits = SplitConfig(
+        train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
+    )
+    n_items = sum(len(ids) * splits.views_of(name) for name, ids in splits.objects(source).items())
+    with progress_bar(rate=True, enabled=progress) as bar:
+        task = bar.add_task(f"fitting INRs into {root}", total=n_items, note="")
+        build_dataset(
+            root, source, spec, fit, splits, device=device, progress=lambda n, _p: bar.update(task, advance=n)
+        )
+    return INRDataset(root)
+
+
+def subset(part: INRSplit, views: int, fraction: float) -> INRSplit:
+    """The first ``views`` views of the first ``fraction`` of the split's objects (in split order)."""
+    part = part.first_views(views)
+    objects = part.object_ids[part.view_ids == 0]
+    kept = objects[: max(2, math.ceil(fraction * len(objects)))]
+    return part[torch.isin(part.object_ids, kept).nonzero().flatten()]
+
+
+def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> PixelClassification:
+    """The pixel baseline on the raw images of the dataset's objects, split as the INRs are."""
+    source = load_source(ds.manifest["source"]["name"], cfg.data_dir)
+    images, labels = {}, {}
+    for name in ("train", "val", "test"):
+        ids = ds.column(name, "object_ids")[ds.column(name, "view_ids") == 0]
+        images[name], labels[name] = source.float_images(ids), source.labels[ids]
+    model = pixel_model(run.model, source.shape, len(source.classes))
+    return PixelClassification(model, images, labels, len(source.classes), device)
+
+
+def augment_of(variant: str) -> tuple[str, str | None]:
+    """``(positives, augmentation string or None)`` of a variant: ``"views | noise"`` or plain ``"noise"``."""
+    positives, _, augment = variant.rpartition("|")
+    augment = augment.strip()
+    return positives.strip() or "augment", None if augment in ("", "none") else augment

@@ -1,0 +1,98 @@
+"""Markdown tables from an experiment's runs, knowing no kind: each kind says in which cell a run goes.
+
+Every cell is the test accuracy at the best validation epoch, in percent, as mean ± std over seeds (std with
+one degree of freedom; a single seed shows no spread). Pixel baselines are kept apart from the table's cells.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+
+Cell = Callable[[dict], tuple[str, str]]  # a run's (row, column)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def fmt(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.1f} ± {std:.1f} (n={len(values)})"
+
+
+def collect(results: dict, cell: Cell, metric: str = "test_acc") -> tuple[dict, dict]:
+    """``{(row, col): [percent per seed]}`` for weight-space runs, ``{model: [...]}`` for pixel baselines."""
+    cells, pixels = defaultdict(list), defaultdict(list)
+    for run in results["runs"].values():
+        if metric not in run["best"]:
+            continue  # e.g. shadow accuracy of a plainly trained model
+        value = 100 * run["best"][metric]
+        if run["model"].startswith("pixel-"):
+            pixels[run["model"]].append(value)
+        else:
+            cells[cell(run)].append(value)
+    return cells, pixels
+
+
+def md_table(cells: dict) -> list[str]:
+    rows = list(dict.fromkeys(r for r, _ in cells))
+    cols = list(dict.fromkeys(c for _, c in cells))
+    lines = ["| " + " | ".join(["", *map(escape, cols)]) + " |", "|" + "---|" * (len(cols) + 1)]
+    for row in rows:
+        values = [fmt(cells[row, c]) if (row, c) in cells else "" for c in cols]
+        lines.append("| " + " | ".join([escape(row), *values]) + " |")
+    return lines
+
+
+def paired_gains(results: dict, cell: Cell, baseline: str) -> dict[tuple[str, str], list[float]]:
+    """Per (row, model), the test-accuracy gain in points over the ``baseline`` row of the same model and seed."""
+    by_seed = defaultdict(dict)
+    for run in results["runs"].values():
+        if not run["model"].startswith("pixel-"):
+            by_seed[cell(run)][run["seed"]] = 100 * run["best"]["test_acc"]
+    gains = {}
+    for (row, model), values in by_seed.items():
+        base = by_seed.get((baseline, model), {})
+        if row != baseline and base:
+            gains[row, model] = [values[s] - base[s] for s in sorted(values) if s in base]
+    return gains
+
+
+def findings(results: dict, cell: Cell) -> list[str]:
+    """What the runs show, in words: each row against the first (one view, no augmentation), paired by seed.
+
+    A gain counts as beyond the seed spread when the mean gain exceeds the sum of the two rows' standard
+    deviations over seeds; anything less is said to be within it."""
+    cells, _ = collect(results, cell)
+    rows = list(dict.fromkeys(r for r, _ in cells))
+    baseline = rows[0]
+    lines = [f"Findings (each row against '{baseline}', paired by seed; 'beyond the spread' = the mean gain exceeds "
+             "the sum of both rows' standard deviations):"]  # fmt: skip
+    if results["config"].get("equal_steps"):
+        lines.append("(every run took the same number of training steps: a run on V views trained epochs / V epochs)")
+    trains, _ = collect(results, cell, "train_acc")
+    for model in dict.fromkeys(c for _, c in cells):
+        if (baseline, model) in trains:
+            train, test = mean_std(trains[baseline, model])[0], mean_std(cells[baseline, model])[0]
+            last = statistics.fmean(
+                100 * r["history"][-1]["train_acc"]
+                for r in results["runs"].values()
+                if r["model"] == model and cell(r)[0] == baseline
+            )
+            lines.append(
+                f"- {model}, {baseline}: train {train:.1f}% against test {test:.1f}% at the selected epoch; "
+                f"train {last:.1f}% after the last."
+            )
+    for (row, model), gains in paired_gains(results, cell, baseline).items():
+        spread = mean_std(cells[row, model])[1] + mean_std(cells[baseline, model])[1]
+        mean = statistics.fmean(gains)
+        verdict = "beyond the seed spread" if abs(mean) > spread and len(gains) > 1 else "within the seed spread"
+        per_seed = ", ".join(f"{g:+.1f}" for g in gains)
+        lines.append(f"- {model}, {row}: {mean:+.1f} points (per seed {per_seed}; spread {spread:.1f}): {verdict}.")
+    return lines
