@@ -7,7 +7,7 @@ from torch import nn
 
 from weightaug.was import ShadowWeights, TransformSpecError, UnknownTransformError, build_image_model, build_transform
 from weightaug.was.models import IMAGE_MODELS, SHADOW_LAYERS
-from weightaug.was.transforms import DropConnect, Flip, ResizedCrop, Rotate, Translate
+from weightaug.was.transforms import DropConnect, KernelFlip, KernelResizedCrop, KernelRotate, KernelTranslate
 
 
 def model_and_input(name="small_cnn", seed=0):
@@ -40,7 +40,7 @@ def test_gradients_reach_plain_weights_through_the_transform():
     conv = nn.Conv2d(2, 3, 3, padding=1)
     x = torch.randn(2, 2, 5, 5)
     plain = conv.weight.detach().clone()
-    sw = ShadowWeights(nn.Sequential(conv), Rotate(40.0), seed=3)
+    sw = ShadowWeights(nn.Sequential(conv), KernelRotate(40.0), seed=3)
     out = sw(x)
     out.square().sum().backward()
     p = next(sw.parametrizations())
@@ -57,7 +57,7 @@ def test_gradients_reach_plain_weights_through_the_transform():
 
 def test_mode_switch_round_trips_and_draws_stay_fixed_in_eval():
     model, x = model_and_input()
-    sw = ShadowWeights(model, Translate(0.3))
+    sw = ShadowWeights(model, KernelTranslate(0.3))
     sw.train()
     sw(x)  # draws transforms
     sw.eval()
@@ -99,17 +99,17 @@ def test_kernel_transforms_move_kernels_as_images():
     w = torch.zeros(1, 1, 3, 3)
     w[0, 0, 1, 1] = 1.0
     g = torch.Generator().manual_seed(0)
-    t = Translate(0.3)
+    t = KernelTranslate(0.3)
     seen = set()
     for _ in range(200):
         out = t.apply(w, t.sample(w, g))
         assert out.sum() == 1.0 and out.max() == 1.0  # an integer shift of one pixel at most
         seen.add(tuple(out[0, 0].nonzero()[0].tolist()))
     assert (1, 1) in seen and len(seen) >= 5
-    flip = Flip(p=1.0)
+    flip = KernelFlip(p=1.0)
     ramp = torch.arange(9.0).view(1, 1, 3, 3)
     torch.testing.assert_close(flip.apply(ramp, flip.sample(ramp, g)), ramp.flip(-1))
-    crop = ResizedCrop((0.8, 1.0))
+    crop = KernelResizedCrop((0.8, 1.0))
     identical = sum(torch.equal(crop.apply(ramp, crop.sample(ramp, g)), ramp) for _ in range(300))
     assert 0.7 < identical / 300 < 0.95  # about 84% identity on 3x3, as the paper's setting
     mask = DropConnect(0.5).sample(torch.ones(1000), g)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from weightaug.was.shadow import ShadowWeights
-from weightaug.was.transforms import RandomChoice, Translate, WeightTransform
+from weightaug.was.transforms import KernelTranslate, OneOfTransforms, WeightTransform
 
 
 def shift_draw(dx: int, dy: int, size: tuple[int, int]) -> Tensor:
@@ -26,12 +26,12 @@ def shift_draw(dx: int, dy: int, size: tuple[int, int]) -> Tensor:
 
 
 def _whole_pixel_translate(t: WeightTransform) -> bool:
-    return isinstance(t, Translate) and not t.subpixel
+    return isinstance(t, KernelTranslate) and not t.subpixel
 
 
 def shiftable(transform: WeightTransform) -> bool:
     """Whether a whole-pixel shift is among the transform's draws (``translate``, or ``paper``'s choice)."""
-    if isinstance(transform, RandomChoice):
+    if isinstance(transform, OneOfTransforms):
         return any(map(_whole_pixel_translate, transform.transforms))
     return _whole_pixel_translate(transform)
 
@@ -42,7 +42,7 @@ def fix_shift(sw: ShadowWeights, dx: int = 1, dy: int = 0) -> None:
         if not shiftable(p.transform):
             raise ValueError(f"a whole-pixel shift needs a translate transform; {name} has {p.transform!r}")
         draw = shift_draw(dx, dy, tuple(sw.plain_weight(name).shape[-2:]))
-        if isinstance(p.transform, RandomChoice):
+        if isinstance(p.transform, OneOfTransforms):
             draw = (next(k for k, t in enumerate(p.transform.transforms) if _whole_pixel_translate(t)), draw)
         p.draw = draw
 

@@ -48,7 +48,7 @@ class WeightTransform:
         return f"{type(self).__name__}({params})"
 
 
-def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+def _uniform_scalar(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator, dtype=torch.float64).item()
 
 
@@ -86,7 +86,7 @@ class KernelAffine(WeightTransform):
         return moved.view_as(weight)
 
 
-class Translate(KernelAffine):
+class KernelTranslate(KernelAffine):
     """Shift kernels by up to ``fraction`` of their size per axis: rounded to whole pixels (the paper's
     RandomAffine with nearest sampling: -1/0/+1 with probability about 0.22/0.56/0.22 on 3x3 at 0.3), or
     sub-pixel with bilinear interpolation."""
@@ -98,23 +98,23 @@ class Translate(KernelAffine):
     def affine(self, size, generator):
         shifts = []
         for n in (size[1], size[0]):  # x (columns), then y (rows)
-            d = _uniform(generator, -self.fraction * n, self.fraction * n)
+            d = _uniform_scalar(generator, -self.fraction * n, self.fraction * n)
             shifts.append(-2 * (d if self.subpixel else round(d)) / n)  # content moves by +d pixels
         return [[1.0, 0.0], [0.0, 1.0]], shifts
 
 
-class Rotate(KernelAffine):
-    """Rotate kernels by an angle in +-``degrees`` (bilinear)."""
+class KernelRotate(KernelAffine):
+    """KernelRotate kernels by an angle in +-``degrees`` (bilinear)."""
 
     def __init__(self, degrees: float = 30.0) -> None:
         self.degrees = degrees
 
     def affine(self, size, generator):
-        a = math.radians(_uniform(generator, -self.degrees, self.degrees))
+        a = math.radians(_uniform_scalar(generator, -self.degrees, self.degrees))
         return [[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], [0.0, 0.0]
 
 
-class ResizedCrop(KernelAffine):
+class KernelResizedCrop(KernelAffine):
     """torchvision's RandomResizedCrop on each kernel: a whole-pixel crop of area ``scale`` and aspect
     ``ratio``, resized back to k x k (bilinear); on 3x3 at scale (0.8, 1) it is the identity about 84% of the time."""
 
@@ -124,8 +124,8 @@ class ResizedCrop(KernelAffine):
     def affine(self, size, generator):
         h, w = size
         for _ in range(10):
-            area = h * w * _uniform(generator, *self.scale)
-            aspect = math.exp(_uniform(generator, math.log(self.ratio[0]), math.log(self.ratio[1])))
+            area = h * w * _uniform_scalar(generator, *self.scale)
+            aspect = math.exp(_uniform_scalar(generator, math.log(self.ratio[0]), math.log(self.ratio[1])))
             cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
             if 0 < cw <= w and 0 < ch <= h:
                 top = int(torch.randint(0, h - ch + 1, (), generator=generator))
@@ -137,7 +137,7 @@ class ResizedCrop(KernelAffine):
         return [[cw / w, 0.0], [0.0, ch / h]], centre
 
 
-class Flip(KernelAffine):
+class KernelFlip(KernelAffine):
     """Mirror kernels horizontally (``axis`` -1) or vertically (-2) with probability ``p`` per draw."""
 
     mode = "nearest"
@@ -152,12 +152,12 @@ class Flip(KernelAffine):
         return ([[flip, 0.0], [0.0, 1.0]] if self.axis == -1 else [[1.0, 0.0], [0.0, flip]]), [0.0, 0.0]
 
 
-class RandomChoice(WeightTransform):
+class OneOfTransforms(WeightTransform):
     """One of ``transforms`` per draw (the paper's code picks translate or resized crop at random)."""
 
     def __init__(self, transforms: Sequence[WeightTransform]) -> None:
         if not transforms:
-            raise ValueError("RandomChoice needs at least one transform")
+            raise ValueError("OneOfTransforms needs at least one transform")
         self.transforms = list(transforms)
         self.kernels_only = any(t.kernels_only for t in self.transforms)
 
@@ -178,7 +178,7 @@ def _noise(weight: Tensor, generator: torch.Generator) -> Tensor:
     return rng.randn(weight.shape, generator, weight.device).to(weight.dtype)
 
 
-class GaussianNoise(WeightTransform):
+class WeightNoise(WeightTransform):
     """Baseline: W + N(0, (rel_std * std(W))^2), fresh noise each draw."""
 
     def __init__(self, rel_std: float = 0.05) -> None:
@@ -225,13 +225,13 @@ class DropConnect(WeightTransform):
 
 TRANSFORMS = {
     "identity": Identity,
-    "translate": Translate,
-    "translate_subpixel": lambda **kw: Translate(subpixel=True, **kw),
-    "rotate": Rotate,
-    "crop": ResizedCrop,
-    "flip": Flip,
-    "paper": lambda: RandomChoice([Translate(0.3), ResizedCrop((0.8, 1.0))]),
-    "noise": GaussianNoise,
+    "translate": KernelTranslate,
+    "translate_subpixel": lambda **kw: KernelTranslate(subpixel=True, **kw),
+    "rotate": KernelRotate,
+    "crop": KernelResizedCrop,
+    "flip": KernelFlip,
+    "paper": lambda: OneOfTransforms([KernelTranslate(0.3), KernelResizedCrop((0.8, 1.0))]),
+    "noise": WeightNoise,
     "perturb": RandomPerturbation,
     "dropconnect": DropConnect,
 }
