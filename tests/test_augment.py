@@ -51,7 +51,7 @@ def test_symmetry_augmentations_keep_every_output_on_a_grid(names, small_dataset
 @pytest.mark.parametrize("aug", [Translate(), Rotate(), Scale(), Flip(p=1.0)], ids=lambda a: type(a).__name__)
 def test_geometric_augmentations_are_the_inr_on_moved_coordinates(aug):
     wb = random_batch(SPEC, 8).to(torch.float64)
-    matrix, shift = aug.sample(wb, gen(1))
+    matrix, shift = aug.draw(wb, gen(1))
     assert aug(wb, generator=gen(1))[0].equal(affine_inputs(wb, matrix, shift))
     x = GRID.to(torch.float64)
     moved_x = torch.einsum("bij,nj->bni", matrix, x) + shift.unsqueeze(1)
@@ -60,13 +60,13 @@ def test_geometric_augmentations_are_the_inr_on_moved_coordinates(aug):
 
 def test_geometric_parameters_follow_their_ranges():
     wb = random_batch(SPEC, 2000).to(torch.float64)
-    _, shift = Translate(max_shift=0.25).sample(wb, gen())
+    _, shift = Translate(max_shift=0.25).draw(wb, gen())
     assert shift.abs().max() <= 0.25 and shift.abs().max() > 0.24
-    matrix, _ = Rotate(max_degrees=30).sample(wb, gen())
+    matrix, _ = Rotate(max_degrees=30).draw(wb, gen())
     angles = torch.rad2deg(torch.atan2(matrix[:, 1, 0], matrix[:, 0, 0]))
     assert angles.abs().max() <= 30 and angles.abs().max() > 29
     torch.testing.assert_close(matrix @ matrix.transpose(1, 2), torch.eye(2, dtype=torch.float64).expand(2000, 2, 2))
-    matrix, _ = Scale().sample(wb, gen())
+    matrix, _ = Scale().draw(wb, gen())
     assert matrix[:, 0, 0].min() >= 0.8 and matrix[:, 0, 0].max() <= 1.2
 
 

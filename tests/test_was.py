@@ -102,17 +102,17 @@ def test_kernel_transforms_move_kernels_as_images():
     t = KernelTranslate(0.3)
     seen = set()
     for _ in range(200):
-        out = t.apply(w, t.sample(w, g))
+        out = t.apply(w, t.draw(w, g))
         assert out.sum() == 1.0 and out.max() == 1.0  # an integer shift of one pixel at most
         seen.add(tuple(out[0, 0].nonzero()[0].tolist()))
     assert (1, 1) in seen and len(seen) >= 5
     flip = KernelFlip(p=1.0)
     ramp = torch.arange(9.0).view(1, 1, 3, 3)
-    torch.testing.assert_close(flip.apply(ramp, flip.sample(ramp, g)), ramp.flip(-1))
+    torch.testing.assert_close(flip.apply(ramp, flip.draw(ramp, g)), ramp.flip(-1))
     crop = KernelResizedCrop((0.8, 1.0))
-    identical = sum(torch.equal(crop.apply(ramp, crop.sample(ramp, g)), ramp) for _ in range(300))
+    identical = sum(torch.equal(crop.apply(ramp, crop.draw(ramp, g)), ramp) for _ in range(300))
     assert 0.7 < identical / 300 < 0.95  # about 84% identity on 3x3, as the paper's setting
-    mask = DropConnect(0.5).sample(torch.ones(1000), g)
+    mask = DropConnect(0.5).draw(torch.ones(1000), g)
     assert 0.4 < (mask == 0).float().mean() < 0.6 and set(mask.unique().tolist()) <= {0.0, 2.0}
 
 
@@ -149,3 +149,15 @@ def test_desire_mode_really_cuts_flops_and_keeps_the_shadow_output(shift):
     n_cut = 1 if 0 in shift else 2  # a column, or a row and a column, of every 3x3 kernel
     assert after < before * (0.9 if n_cut == 1 else 0.8), (before, after)
     assert not any(isinstance(m, type(sw)) for m in dom.modules())
+
+
+def test_transforms_take_parameters_by_name_like_augmentations():
+    from weightaug.registry import RegistryError
+    from weightaug.was import build_transform
+
+    assert build_transform("translate:fraction=0.2").fraction == 0.2
+    assert build_transform("crop:scale=(0.6,0.8)").scale == (0.6, 0.8)
+    with pytest.raises(RegistryError, match=r"crop: parameter scale expects a tuple"):
+        build_transform("crop:scale=0.5")
+    with pytest.raises(RegistryError, match="unknown weight transform 'twist'"):
+        build_transform("twist")

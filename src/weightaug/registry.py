@@ -39,7 +39,13 @@ def typed_value(item: str, key: str, text: str, default: object) -> object:
         return value
     if expected in (tuple, list) and isinstance(value, tuple | list):
         return expected(value)
-    kinds = {float: "a number", int: "an integer", bool: "True or False", str: "a word"}
+    kinds = {
+        float: "a number",
+        int: "an integer",
+        bool: "True or False",
+        str: "a word",
+        tuple: "a tuple such as (0.8,1.0)",
+    }
     raise RegistryError(f"{item}: parameter {key} expects {kinds.get(expected, expected.__name__)}, got {text!r}")
 
 

@@ -181,6 +181,14 @@ class WeightBatch:
         """Apply ``fn`` to every weight and bias tensor (it must keep their trailing shapes)."""
         return WeightBatch(self.spec, tuple(fn(w) for w in self.weights), tuple(fn(b) for b in self.biases))
 
+    def zip_map(self, other: WeightBatch, fn) -> WeightBatch:
+        """``fn(t, o)`` for every weight and bias tensor ``t`` and its counterpart ``o`` in ``other``."""
+        return WeightBatch(
+            self.spec,
+            tuple(fn(a, b) for a, b in zip(self.weights, other.weights, strict=True)),
+            tuple(fn(a, b) for a, b in zip(self.biases, other.biases, strict=True)),
+        )
+
     def to(self, *args, **kwargs) -> WeightBatch:
         return self.map(lambda t: t.to(*args, **kwargs))
 

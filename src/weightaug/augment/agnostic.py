@@ -20,13 +20,16 @@ class GaussianNoise(Augmentation):
         self.rel_std = rel_std
         super().__init__(p, spec)
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        def noisy(t: Tensor) -> Tensor:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> WeightBatch:
+        """Standard normal noise of the weights' shapes."""
+        return weights.map(lambda t: rng.randn(t.shape, generator, t.device, t.dtype))
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: WeightBatch) -> Sample:
+        def noisy(t: Tensor, noise: Tensor) -> Tensor:
             std = t.flatten(1).std(dim=1, correction=0).view(-1, *[1] * (t.dim() - 1))
-            noise = rng.randn(t.shape, generator, t.device, t.dtype)
             return t + self.rel_std * std * noise
 
-        return weights.map(noisy), targets
+        return weights.zip_map(params, noisy), targets
 
 
 class Dropout(Augmentation):
@@ -38,11 +41,12 @@ class Dropout(Augmentation):
         self.rate = rate
         super().__init__(p, spec)
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        def dropped(t: Tensor) -> Tensor:
-            return t * (rng.rand(t.shape, generator, t.device) >= self.rate)
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> WeightBatch:
+        """The keep masks (True where a parameter stays)."""
+        return weights.map(lambda t: rng.rand(t.shape, generator, t.device) >= self.rate)
 
-        return weights.map(dropped), targets
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: WeightBatch) -> Sample:
+        return weights.zip_map(params, lambda t, keep: t * keep), targets
 
 
 class QuantileMask(Augmentation):
@@ -54,9 +58,12 @@ class QuantileMask(Augmentation):
         self.max_quantile = max_quantile
         super().__init__(p, spec)
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        flat = weights.flatten()
-        q = rng.rand((len(weights),), generator, flat.device) * self.max_quantile
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> Tensor:
+        """``(B,)`` quantiles q ~ U(0, max_quantile)."""
+        return rng.rand((len(weights),), generator, weights.device) * self.max_quantile
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: Tensor) -> Sample:
+        flat, q = weights.flatten(), params
         rank = (q * flat.shape[1]).long().unsqueeze(1)  # how many of the smallest magnitudes to zero
         magnitude = flat.abs()
         threshold = magnitude.sort(dim=1).values.gather(1, rank)  # the rank-th smallest magnitude is kept
@@ -72,7 +79,7 @@ class LabelSmoothing(Augmentation):
         self.eps = eps
         super().__init__(p, spec)
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: None) -> Sample:
         if targets is None:
             raise ValueError("LabelSmoothing needs class targets; it has no meaning without labels")
         return weights, targets * (1.0 - self.eps) + self.eps / targets.shape[1]

@@ -3,7 +3,10 @@
 An augmentation maps ``(weights, targets)`` to ``(weights, targets)``: a :class:`WeightBatch` of B networks
 and optional soft targets ``(B, K)`` (class probabilities; label smoothing and MixUp change them). Each
 network is augmented with probability ``p``, independently; all randomness comes from the ``generator``
-passed to the call (on the weights' device), and all work is batched over the networks chosen.
+passed to the call (on the weights' device), and all work is batched over the networks chosen. As in
+torchvision.transforms.v2 (``_get_params`` / ``_transform``), an augmentation first draws its parameters
+(:meth:`Augmentation.draw`), then applies them (:meth:`Augmentation.apply`); the shadow-weight transforms of
+:mod:`weightaug.was.transforms` follow the same idiom.
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ class Augmentation:
         return on_subset(self.forward, chosen.nonzero().squeeze(1), weights, targets, generator)
 
     def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+        """Draw the parameters for these networks, then apply them (combinators override this)."""
+        return self.apply(weights, targets, self.draw(weights, generator))
+
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> object:
+        """All the randomness for ``weights``: the parameters :meth:`apply` uses (None: it needs none)."""
+        return None
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: object) -> Sample:
+        """The augmented networks and targets for drawn ``params``: deterministic."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -25,13 +25,10 @@ def affine_inputs(weights: WeightBatch, matrix: Tensor, shift: Tensor) -> Weight
 
 
 class CoordinateTransform(Augmentation):
-    """Base of the geometric augmentations: subclasses draw ``(A, t)`` in :meth:`sample`."""
+    """Base of the geometric augmentations: subclasses draw ``(A, t)`` in :meth:`draw`."""
 
-    def sample(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
-
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        return affine_inputs(weights, *self.sample(weights, generator)), targets
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: tuple[Tensor, Tensor]) -> Sample:
+        return affine_inputs(weights, *params), targets
 
 
 def _uniform(weights: WeightBatch, low: float, high: float, generator: torch.Generator | None, *shape) -> Tensor:
@@ -55,7 +52,7 @@ class Translate(CoordinateTransform):
         self.max_shift = max_shift
         super().__init__(p, spec)
 
-    def sample(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         shift = _uniform(weights, -self.max_shift, self.max_shift, generator, weights.spec.in_dim)
         return _eye(weights), shift
 
@@ -69,7 +66,7 @@ class Rotate(CoordinateTransform):
         self.max_degrees = max_degrees
         super().__init__(p, spec)
 
-    def sample(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         limit = math.radians(self.max_degrees)
         theta = _uniform(weights, -limit, limit, generator)
         c, s = torch.cos(theta), torch.sin(theta)
@@ -87,7 +84,7 @@ class Scale(CoordinateTransform):
         self.min_scale, self.max_scale = min_scale, max_scale
         super().__init__(p, spec)
 
-    def sample(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         s = _uniform(weights, self.min_scale, self.max_scale, generator)
         return _eye(weights) * s[:, None, None], _no_shift(weights)
 
@@ -103,7 +100,7 @@ class Flip(CoordinateTransform):
         if not 0 <= self.axis < spec.in_dim:
             raise AugmentationSpecError(f"Flip axis {self.axis} does not exist: these INRs take {spec.in_dim}D inputs")
 
-    def sample(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         matrix = _eye(weights).clone()
         matrix[:, self.axis, self.axis] = -1.0
         return matrix, _no_shift(weights)

@@ -9,6 +9,7 @@ Preserves nothing; alignment makes the mixture a network that is close to both.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -28,6 +29,16 @@ MODES = ("plain", "permute", "align", "sign_align")
 def beta_sample(alpha: float, n: int, generator: torch.Generator | None) -> Tensor:
     """``(n,)`` float64 draws of Beta(alpha, alpha), reproducible from the torch generator."""
     return torch.from_numpy(np.random.default_rng(derived_seed(generator)).beta(alpha, alpha, n))
+
+
+@dataclass(frozen=True)
+class MixDraw:
+    """What one MixUp call draws: each network's partner and lambda, and what its mode needs."""
+
+    partner: Tensor  # (B,) index of each network's partner in the batch
+    lam: Tensor  # (B,) the weight of the network itself
+    permutation: SignedPermutation | None = None  # mode permute: applied to the network first
+    order_seed: int | None = None  # modes align, sign_align: seeds weight matching's layer orders
 
 
 class MixUp(Augmentation):
@@ -52,10 +63,37 @@ class MixUp(Augmentation):
         if self.mode == "sign_align" and spec.activation != "sine":
             raise AugmentationSpecError(f"sign-aware aligned MixUp needs sine networks; this spec is {spec.activation}")
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> MixDraw:
         partner = rng.randperm(len(weights), generator, weights.device)
         lam = beta_sample(self.alpha, len(weights), generator).to(weights.device, weights.dtype)
-        return self.mix(weights, targets, partner, lam, generator)
+        return self.draw_for(weights, partner, lam, generator)
+
+    def draw_for(
+        self, weights: WeightBatch, partner: Tensor, lam: Tensor, generator: torch.Generator | None
+    ) -> MixDraw:
+        """The mode's own draws for given partners and lambdas: a random permutation, or the seed of
+        weight matching's layer orders."""
+        if self.mode == "permute":
+            return MixDraw(
+                partner, lam, SignedPermutation.random(weights.spec, len(weights), generator, device=weights.device)
+            )
+        if self.mode in ("align", "sign_align"):
+            return MixDraw(partner, lam, order_seed=derived_seed(generator))
+        return MixDraw(partner, lam)
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: MixDraw) -> Sample:
+        a, b = weights, weights[params.partner]
+        if params.permutation is not None:
+            a = params.permutation.apply(a)
+        elif params.order_seed is not None:
+            order = torch.Generator().manual_seed(params.order_seed)  # layer orders are drawn on the CPU
+            b = weight_matching(a, b, signs=self.mode == "sign_align", max_sweeps=self.max_sweeps, generator=order)
+            b = b.aligned
+        lam = params.lam.unsqueeze(1)
+        mixed = WeightBatch.from_flat(weights.spec, torch.lerp(b.flatten(), a.flatten(), lam))
+        if targets is None:
+            return mixed, None
+        return mixed, torch.lerp(targets[params.partner], targets, lam.to(targets.dtype))
 
     def mix(
         self,
@@ -66,14 +104,4 @@ class MixUp(Augmentation):
         generator: torch.Generator | None,
     ) -> Sample:
         """Mix network i with network ``partner[i]`` by ``lam[i]`` (the generator draws permutations and layer orders)."""
-        a, b = weights, weights[partner]
-        if self.mode == "permute":
-            a = SignedPermutation.random(weights.spec, len(a), generator, device=weights.device).apply(a)
-        elif self.mode in ("align", "sign_align"):
-            order = torch.Generator().manual_seed(derived_seed(generator))  # layer orders are drawn on the CPU
-            b = weight_matching(a, b, signs=self.mode == "sign_align", max_sweeps=self.max_sweeps, generator=order)
-            b = b.aligned
-        mixed = WeightBatch.from_flat(weights.spec, torch.lerp(b.flatten(), a.flatten(), lam.unsqueeze(1)))
-        if targets is None:
-            return mixed, None
-        return mixed, torch.lerp(targets[partner], targets, lam.unsqueeze(1).to(targets.dtype))
+        return self.apply(weights, targets, self.draw_for(weights, partner, lam, generator))

@@ -14,9 +14,11 @@ from weightaug.weights import NetworkSpec, WeightBatch
 class NeuronPermutation(Augmentation):
     """Permute the neurons of every hidden layer uniformly at random. Preserves the function (any activation)."""
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        action = SignedPermutation.random(weights.spec, len(weights), generator, device=weights.device)
-        return action.apply(weights), targets
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> SignedPermutation:
+        return SignedPermutation.random(weights.spec, len(weights), generator, device=weights.device)
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: SignedPermutation) -> Sample:
+        return params.apply(weights), targets
 
 
 class SirenNegation(Augmentation):
@@ -31,11 +33,13 @@ class SirenNegation(Augmentation):
         self.flip_prob = flip_prob
         super().__init__(p, spec)
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> SignedPermutation:
         batch, device = len(weights), weights.device
         signs = random_signs(weights.spec, batch, self.flip_prob, generator, device)
-        identity = SignedPermutation.identity(weights.spec, batch, device).perms
-        return SignedPermutation(identity, signs).apply(weights), targets
+        return SignedPermutation(SignedPermutation.identity(weights.spec, batch, device).perms, signs)
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: SignedPermutation) -> Sample:
+        return params.apply(weights), targets
 
 
 class SirenBiasShift(Augmentation):
@@ -52,9 +56,12 @@ class SirenBiasShift(Augmentation):
         self.k_min, self.k_max = k_min, k_max
         super().__init__(p, spec)
 
-    def forward(self, weights: WeightBatch, targets: Tensor | None, generator: torch.Generator | None) -> Sample:
-        shifts = [
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> list[Tensor]:
+        """Per hidden layer, ``(B, n_h)`` integers k."""
+        return [
             rng.randint(self.k_min, self.k_max + 1, (len(weights), n), generator, weights.device)
             for n in weights.spec.hidden
         ]
-        return shift_biases(weights, shifts), targets
+
+    def apply(self, weights: WeightBatch, targets: Tensor | None, params: list[Tensor]) -> Sample:
+        return shift_biases(weights, params), targets

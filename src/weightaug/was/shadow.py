@@ -51,7 +51,7 @@ class ShadowParametrization(nn.Module):
         return shadow * self.scale if self.scale is not None else shadow
 
     def resample(self, weight: Tensor) -> None:
-        self.draw = self.transform.sample(weight.detach(), self._state.generator)
+        self.draw = self.transform.draw(weight.detach(), self._state.generator)
 
 
 class ShadowWeights(nn.Module):

@@ -1,6 +1,6 @@
 """Random, differentiable transforms of a layer's weights: the shadow weights' T in SW = s * T(PW).
 
-A transform draws its random parameters once per resampling (:meth:`sample`, from a torch.Generator) and
+A transform draws its random parameters once per resampling (:meth:`draw`, from a torch.Generator) and
 applies them (:meth:`apply`) in every forward until the next draw, so gradients reach the plain weights
 through an ordinary autograd graph. Kernel transforms treat each k x k convolution kernel as a tiny image
 and move all kernels of a layer the same way (one draw per layer, as the paper's code does), by one affine
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from weightaug import rng
+from weightaug.registry import RegistryError, parse
 
-Draw = object  # whatever a transform's sample returns; apply consumes it
+Draw = object  # whatever a transform draws; apply consumes it
 
 
 class TransformSpecError(ValueError):
@@ -27,7 +29,8 @@ class TransformSpecError(ValueError):
 
 
 class WeightTransform:
-    """Base class: ``sample(weight, generator) -> draw`` and ``apply(weight, draw) -> shadow weight``."""
+    """Base class: ``draw(weight, generator) -> draw`` and ``apply(weight, draw) -> shadow weight``, the idiom of
+    :class:`weightaug.augment.Augmentation`."""
 
     kernels_only = False  # True: needs conv kernels (C_out, C_in, k, k) with k > 1
 
@@ -37,7 +40,7 @@ class WeightTransform:
                 f"{type(self).__name__} transforms k x k conv kernels (k >= 2); parameter {name!r} has shape {tuple(shape)}"
             )
 
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Draw:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Draw:
         raise NotImplementedError
 
     def apply(self, weight: Tensor, draw: Draw) -> Tensor:
@@ -53,7 +56,7 @@ def _uniform_scalar(generator: torch.Generator, low: float, high: float) -> floa
 
 
 class Identity(WeightTransform):
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Draw:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Draw:
         return None
 
     def apply(self, weight: Tensor, draw: Draw) -> Tensor:
@@ -72,7 +75,7 @@ class KernelAffine(WeightTransform):
     def affine(self, size: tuple[int, int], generator: torch.Generator) -> tuple[list[list[float]], list[float]]:
         raise NotImplementedError
 
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Tensor:
         a, t = self.affine(tuple(weight.shape[-2:]), generator)
         return torch.tensor([[*a[0], t[0]], [*a[1], t[1]]], dtype=torch.float32)
 
@@ -165,9 +168,9 @@ class OneOfTransforms(WeightTransform):
         for t in self.transforms:
             t.check(name, shape)
 
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Draw:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Draw:
         k = int(torch.randint(len(self.transforms), (), generator=generator))
-        return k, self.transforms[k].sample(weight, generator)
+        return k, self.transforms[k].draw(weight, generator)
 
     def apply(self, weight: Tensor, draw: Draw) -> Tensor:
         k, inner = draw
@@ -184,7 +187,7 @@ class WeightNoise(WeightTransform):
     def __init__(self, rel_std: float = 0.05) -> None:
         self.rel_std = rel_std
 
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Tensor:
         return self.rel_std * weight.detach().std() * _noise(weight, generator)
 
     def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
@@ -197,7 +200,7 @@ class RandomPerturbation(WeightTransform):
     def __init__(self, sigma: float = 0.05) -> None:
         self.sigma = sigma
 
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Tensor:
         w = weight.detach()
         flat = w.reshape(len(w), -1) if w.dim() > 1 else w.reshape(1, -1)
         scale = flat.norm(dim=1, keepdim=True) / math.sqrt(flat.shape[1])
@@ -215,7 +218,7 @@ class DropConnect(WeightTransform):
             raise ValueError(f"DropConnect p must be in [0, 1), got {p}")
         self.p = p
 
-    def sample(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Tensor:
         keep = rng.rand(weight.shape, generator, weight.device) >= self.p
         return keep.to(weight.dtype) / (1 - self.p)
 
@@ -223,28 +226,31 @@ class DropConnect(WeightTransform):
         return weight * draw
 
 
+def paper_transform() -> OneOfTransforms:
+    """The public WAS code's choice: a whole-pixel translation or a resized crop, at random each draw."""
+    return OneOfTransforms([KernelTranslate(0.3), KernelResizedCrop((0.8, 1.0))])
+
+
 TRANSFORMS = {
     "identity": Identity,
     "translate": KernelTranslate,
-    "translate_subpixel": lambda **kw: KernelTranslate(subpixel=True, **kw),
+    "translate_subpixel": partial(KernelTranslate, subpixel=True),
     "rotate": KernelRotate,
     "crop": KernelResizedCrop,
     "flip": KernelFlip,
-    "paper": lambda: OneOfTransforms([KernelTranslate(0.3), KernelResizedCrop((0.8, 1.0))]),
+    "paper": paper_transform,
     "noise": WeightNoise,
     "perturb": RandomPerturbation,
     "dropconnect": DropConnect,
 }
 
-
-class UnknownTransformError(ValueError):
-    """A transform name that does not exist."""
+UnknownTransformError = RegistryError  # a transform name or parameter that does not exist
 
 
 def build_transform(name: str | WeightTransform) -> WeightTransform:
-    """A transform by name (``translate``, ``crop``, ``paper`` = either at random, ``noise``, ...) or as given."""
+    """A transform by name, with parameters as ``name:key=value`` (``translate:fraction=0.2``, ``crop``,
+    ``paper`` = translate or crop at random, ``noise:rel_std=0.1``, ...), or as given."""
     if isinstance(name, WeightTransform):
         return name
-    if name not in TRANSFORMS:
-        raise UnknownTransformError(f"unknown weight transform {name!r}; choose from: {', '.join(TRANSFORMS)}")
-    return TRANSFORMS[name]()
+    base, kwargs = parse(name, TRANSFORMS, "weight transform", example=" (e.g. translate:fraction=0.2)")
+    return TRANSFORMS[base](**kwargs)
