@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from matplotlib.ticker import MaxNLocator
 
 from weightaug.data.sources import load_source
 from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
@@ -184,6 +183,8 @@ class Overfitting(Kind):
         return self.train_table(results)
 
     def draw(self, results: dict, ax) -> bool:
+        from matplotlib.ticker import MaxNLocator  # matplotlib is imported only to plot
+
         curves = {}
         for run in results["runs"].values():
             if not run["model"].startswith("pixel-"):
