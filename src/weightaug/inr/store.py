@@ -159,9 +159,9 @@ def _verified(root: Path, entry: dict, spec: NetworkSpec) -> Path:
     return path
 
 
-def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
-    """Read and verify one shard listed in the manifest: its hash, its shapes, and finite weights."""
-    t = load_file(_verified(root, entry, spec))
+def read_shard(path: Path, spec: NetworkSpec) -> INRSplit:
+    """Read a shard that :func:`_verified` passed, checking its weights are finite."""
+    t = load_file(path)
     weights = WeightBatch(
         spec,
         tuple(t[f"layer{i}.weight"] for i in range(spec.n_layers)),
@@ -170,7 +170,7 @@ def read_shard(root: Path, entry: dict, spec: NetworkSpec) -> INRSplit:
     bad = ~torch.isfinite(weights.flatten())
     if bad.any():
         raise DatasetError(
-            f"shard {root / entry['file']} holds {int(bad.sum())} non-finite (NaN or Inf) weights in "
+            f"shard {path} holds {int(bad.sum())} non-finite (NaN or Inf) weights in "
             f"{int(bad.any(1).sum())} of its {len(weights)} INRs; refit or re-import the INRs it came from"
         )
     return INRSplit(weights, t["labels"], t["object_ids"], t["view_ids"], t["psnr"])
@@ -187,6 +187,7 @@ class INRDataset:
                 f"{self.root} is unfinished ({self.n_shards_done} of {self.manifest['n_shards']} shards); rerun the same `weightaug fit` command to resume it"
             )
         self.spec = NetworkSpec.from_dict(self.manifest["spec"])
+        self._checked: dict[str, Path] = {}  # shards whose hash and shapes were verified since opening
 
     @property
     def n_shards_done(self) -> int:
@@ -209,15 +210,21 @@ class INRDataset:
             raise DatasetError(f"split {name!r} of {self.root} is empty")
         return shards
 
+    def _path(self, entry: dict) -> Path:
+        """A shard's path, verified (sha256, shapes) once per opened dataset, however many readers ask."""
+        if entry["file"] not in self._checked:
+            self._checked[entry["file"]] = _verified(self.root, entry, self.spec)
+        return self._checked[entry["file"]]
+
     def split(self, name: str, views: int | None = None) -> INRSplit:
-        """Load a split (every shard checked, see :func:`read_shard`); ``views`` keeps the first views only."""
-        data = INRSplit.cat([read_shard(self.root, e, self.spec) for e in self._shards(name)])
+        """Load a split (every shard verified, its weights checked finite); ``views`` keeps the first views only."""
+        data = INRSplit.cat([read_shard(self._path(e), self.spec) for e in self._shards(name)])
         return data.first_views(views) if views is not None else data
 
     def column(self, name: str, field: str) -> Tensor:
         """One per-INR field (``labels``, ``object_ids``, ``view_ids``, ``psnr``) of a split, without its weights."""
         parts = []
         for entry in self._shards(name):
-            with safe_open(_verified(self.root, entry, self.spec), framework="pt") as f:
+            with safe_open(self._path(entry), framework="pt") as f:
                 parts.append(f.get_tensor(field))
         return torch.cat(parts)
