@@ -7,7 +7,17 @@ import weightaug
 
 ROOT = Path(weightaug.__file__).parent
 CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress", "registry")
-FLOORS = [CORE, ("data",), ("inr",), ("augment",), ("models",), ("train",), ("was",), ("experiments",), ("cli",)]
+FLOORS = [
+    CORE,
+    ("data",),
+    ("inr",),
+    ("augment",),
+    ("models",),
+    ("train",),
+    ("was",),
+    ("experiments",),
+    ("options", "cli"),
+]
 
 
 def floor_of(module: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -29,12 +29,12 @@ class SpecMismatchError(ValueError):
 class NetworkSpec:
     """Architecture of an MLP: layer widths, hidden activation, w0 and output offset."""
 
-    in_dim: int = 2
-    hidden: tuple[int, ...] = (32, 32)
-    out_dim: int = 1
-    activation: Activation = "sine"
-    w0: float = 30.0
-    output_offset: float = 0.0
+    in_dim: Annotated[int, "Input coordinates."] = 2
+    hidden: Annotated[tuple[int, ...], "Hidden layer widths."] = (32, 32)
+    out_dim: Annotated[int, "Output channels."] = 1
+    activation: Annotated[Activation, "Hidden activation."] = "sine"
+    w0: Annotated[float, "SIREN frequency factor."] = 30.0
+    output_offset: Annotated[float, "Constant added to the output."] = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

@@ -65,6 +65,17 @@ def _checked(table: dict, where: str) -> dict:
     return table
 
 
+def parse_setting(text: str) -> tuple[str, object]:
+    """``key=value`` with a TOML value (``epochs=5``, ``models=["dwsnet"]``); bare words are strings."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ConfigError(f"expected key=value, got {text!r}")
+    try:
+        return key.strip(), tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), value
+
+
 def load_config(name: str, preset: str, overrides: dict | None = None) -> ExperimentConfig:
     """The experiment ``name`` at ``preset``, with ``overrides`` (same keys as the TOML files) on top."""
     table = _read(name)

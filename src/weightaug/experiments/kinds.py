@@ -20,10 +20,9 @@ import torch
 from weightaug.data.sources import load_source
 from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
 from weightaug.experiments.tables import collect, findings, md_table, mean_std
-from weightaug.inr.build import SplitConfig, build_dataset
+from weightaug.inr.build import SplitConfig, fit_with_progress
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
-from weightaug.progress import progress_bar
 from weightaug.train import PixelClassification, Splits, TrainConfig, pixel_model
 from weightaug.train.tasks import inr_task
 from weightaug.weights import NetworkSpec
@@ -323,12 +322,7 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     splits = SplitConfig(
         train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
     )
-    n_items = sum(len(ids) * splits.views_of(name) for name, ids in splits.objects(source).items())
-    with progress_bar(rate=True, enabled=progress) as bar:
-        task = bar.add_task(f"fitting INRs into {root}", total=n_items, note="")
-        build_dataset(
-            root, source, spec, fit, splits, device=device, progress=lambda n, _p: bar.update(task, advance=n)
-        )
+    fit_with_progress(root, source, spec, fit, splits, device=device, enabled=progress)
     return INRDataset(root)
 
 

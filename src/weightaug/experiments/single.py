@@ -7,15 +7,21 @@ per-epoch curves and the best epoch) and ``curves.png``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from weightaug.data.sources import SOURCES
 from weightaug.experiments.report import plot_curves
 from weightaug.experiments.runner import save_results, train_with_progress
 from weightaug.inr.store import INRDataset
+from weightaug.models import MODELS
+from weightaug.models.normalize import NORMALISERS
 from weightaug.train import RunResult, Splits, TrainConfig
+from weightaug.train.contrastive import Positives
 from weightaug.train.tasks import inr_task
-from weightaug.was.train import image_data, recipe_config, was_task
+from weightaug.was.models import IMAGE_MODELS
+from weightaug.was.train import RECIPES, image_data, recipe_config, was_task
 
 
 def train_to_folder(task, cfg: TrainConfig, folder: str | Path, label: str, record: dict) -> RunResult:
@@ -32,40 +38,45 @@ def train_inr_model(
     dataset: str | Path,
     out: str | Path,
     cfg: TrainConfig,
-    model: str = "dwsnet",
-    augment: str | None = None,
-    views: int | None = None,
-    positives: str | None = None,
-    normalise: str = "position",
+    model: Annotated[
+        str, f"{', '.join(MODELS)}; parameters by name, e.g. dwsnet:hidden=32 (`weightaug models`)."
+    ] = "dwsnet",
+    augment: Annotated[str, "Augmentations, e.g. siren_negation,mixup_align (`weightaug augmentations`)."] = "none",
+    views: Annotated[int | None, "Train on the first N views per object (default: all)."] = None,
+    contrastive: Annotated[Positives | None, "SimCLR with these positives, then a linear probe."] = None,
+    normalise: Annotated[str, NORMALISERS] = "position",
 ) -> RunResult:
     """Train ``model`` on the INR dataset ``dataset`` (its first ``views`` training views) into ``out``."""
     ds = INRDataset(dataset)
     torch.manual_seed(cfg.seed)  # the model's init
     splits = Splits(ds.split("train", views), ds.split("val", 1), ds.split("test", 1))
-    task = inr_task(model, splits, len(ds.classes), augment, positives, normalise=normalise, device=cfg.device)
+    augment = None if augment == "none" else augment
+    task = inr_task(model, splits, len(ds.classes), augment, contrastive, normalise=normalise, device=cfg.device)
     record = {"dataset": str(dataset), "model": model, "augment": augment or "none", "views": views}
     return train_to_folder(task, cfg, out, f"{model}, {augment or 'none'}", record)
 
 
 def train_image_model(
     out: str | Path,
-    model: str = "small_cnn",
-    source: str = "fashion-mnist",
-    transform: str = "paper",
-    recipe: str = "strong",
-    epochs: int = 30,
-    batch_size: int = 128,
-    lr: float | None = None,
-    data_dir: str | None = None,
-    train_size: int | None = None,
-    val_size: int | None = None,
-    seed: int = 0,
-    device: str = "cpu",
+    model: Annotated[str, IMAGE_MODELS, "The classifier."] = "small_cnn",
+    data: Annotated[str, SOURCES, "The images."] = "fashion-mnist",
+    data_dir: Annotated[str | None, "Folder holding the images' files."] = None,
+    transform: Annotated[str, "A shadow transform (`weightaug was transforms`), or none."] = "paper",
+    recipe: Annotated[
+        str, RECIPES, "weak: the paper's (SGD 0.01, nothing else); strong: crop, flip, decay, cosine."
+    ] = "strong",
+    epochs: Annotated[int, "Epochs."] = 30,
+    batch_size: Annotated[int, "Images per batch."] = 128,
+    lr: Annotated[float | None, "Learning rate (default: the recipe's)."] = None,
+    train_size: Annotated[int | None, "Use only this many training images."] = None,
+    val_size: Annotated[int | None, "Validation images drawn from the training set (default 5000)."] = None,
+    seed: Annotated[int, "Seed of the split, the init and the shadow draws."] = 0,
+    device: Annotated[str, "cpu or cuda."] = "cpu",
 ) -> RunResult:
     """Train an image classifier plainly (``transform="none"``) or with shadow weights into ``out``."""
     cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
-    images, labels, n_classes = image_data(source, data_dir, train_size, val_size, None, seed)
+    images, labels, n_classes = image_data(data, data_dir, train_size, val_size, None, seed)
     torch.manual_seed(seed)
     task = was_task(model, transform, recipe, images, labels, n_classes, device, seed)
-    record = {"model": model, "data": source, "transform": transform, "recipe": recipe}
+    record = {"model": model, "data": data, "transform": transform, "recipe": recipe}
     return train_to_folder(task, cfg, out, f"{model}, {transform}, {recipe} recipe", record)

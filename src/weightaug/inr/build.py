@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,7 @@ from weightaug.inr.store import (
     write_shard,
 )
 from weightaug.io import remove, sha256, staging_path, swap_in
+from weightaug.progress import progress_bar
 from weightaug.weights import NetworkSpec
 
 INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")
@@ -49,14 +51,14 @@ class SplitConfig:
     """Split sizes and views. ``None`` sizes: all available (val: 5,000 of the official train set for
     sources that have one, else 15% of the objects; test: the official test set, else 15%)."""
 
-    seed: int = 0
-    train_size: int | None = None
-    val_size: int | None = None
-    test_size: int | None = None
-    views: int = 1
-    eval_views: int = 1
-    input_views: int = 0
-    input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
+    seed: Annotated[int, "Seed of the splits, the inits and the transforms."] = 0
+    train_size: Annotated[int | None, "Use only this many training objects."] = None
+    val_size: Annotated[int | None, "Validation objects (default: 5000 of the train set, or 15%)."] = None
+    test_size: Annotated[int | None, "Use only this many test objects."] = None
+    views: Annotated[int, "Independent fits per training object."] = 1
+    eval_views: Annotated[int, "Fits per validation and test object."] = 1
+    input_views: Annotated[int, "Extra training fits of randomly transformed images."] = 0
+    input_transforms: Annotated[tuple[str, ...], "Transforms of the input views."] = INPUT_TRANSFORMS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_transforms", tuple(self.input_transforms))
@@ -319,6 +321,33 @@ def build_dataset(
             if root != final:
                 swap_in(root, final)
     return final
+
+
+def fit_with_progress(
+    out: str | Path,
+    source: ImageSource,
+    spec: NetworkSpec,
+    fit: FitConfig,
+    splits: SplitConfig,
+    shard_size: int = 4096,
+    overwrite: bool = False,
+    source_info: dict | None = None,
+    device: str = "cpu",
+    enabled: bool = True,
+) -> Path:
+    """:func:`build_dataset` with a progress bar of INRs and their running mean PSNR."""
+    total = plan_build(source, spec, fit, splits, shard_size, source_info or {}).n_items
+    fitted = {"n": 0, "sum": 0.0}
+
+    def update(n: int, psnr: Tensor) -> None:
+        fitted["n"] += psnr.numel()
+        fitted["sum"] += psnr.sum().item()
+        note = f"mean PSNR {fitted['sum'] / fitted['n']:.1f} dB" if fitted["n"] else ""
+        bar.update(task, advance=n, note=note)
+
+    with progress_bar(rate=True, enabled=enabled) as bar:
+        task = bar.add_task(f"fitting INRs into {out}", total=total, note="")
+        return build_dataset(out, source, spec, fit, splits, shard_size, overwrite, source_info, device, update)
 
 
 def fit_shard(

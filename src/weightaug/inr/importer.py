@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath
+from typing import Annotated
 
 import torch
 
@@ -119,13 +120,17 @@ def _label(sd: dict, from_json: int | None, path: Path) -> int:
 def import_peer_dataset(
     splits_file: str | Path,
     out: str | Path,
-    root: str | Path | None = None,
-    multiview: bool = False,
-    w0: float = 30.0,
-    output_offset: float = 0.5,
-    image_size: int = 28,
+    root: Annotated[
+        str | None,
+        "Folder the JSON's paths are relative to, and under which absolute paths of "
+        "another machine are re-rooted (default: the working folder, the JSON's folder, its parent).",
+    ] = None,
+    multiview: Annotated[bool, "Paths are .../<view>/<folder>/<file> (the official multiview data)."] = False,
+    w0: Annotated[float, "SIREN frequency factor of the INRs."] = 30.0,
+    output_offset: Annotated[float, "Constant the INRs add to their output (the peers': 0.5)."] = 0.5,
+    image_size: Annotated[int, "Side of the images (MNIST 28, CIFAR 32)."] = 28,
     shard_size: int = 4096,
-    overwrite: bool = False,
+    overwrite: Annotated[bool, "Replace out (swapped in only when the import succeeded)."] = False,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Convert a peer-format INR dataset into a weightaug dataset directory ``out``.

@@ -11,7 +11,7 @@ from weightaug.models.mlp import FlatMLP
 from weightaug.models.nfn import NFN
 from weightaug.models.normalize import WeightNormalizer
 from weightaug.models.transformer import WeightTransformer
-from weightaug.registry import RegistryError, parse
+from weightaug.registry import RegistryError, parameters, parse
 from weightaug.weights import NetworkSpec
 
 MODELS: dict[str, type[WeightSpaceModel]] = {
@@ -37,4 +37,25 @@ def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "UnknownModelError", "WeightNormalizer", "WeightSpaceModel", "build_model", "n_parameters"]
+def describe(spec: NetworkSpec, n_classes: int = 10) -> dict[str, tuple[int, str, str, str]]:
+    """Name -> (weights at the preset for INRs of ``spec``, invariant yes/no, description, parameters)."""
+    return {
+        name: (
+            n_parameters(build_model(name, spec, n_classes)),
+            "yes" if cls.invariant else "no",
+            cls.description,
+            " ".join(f"{k}={v}" for k, v in parameters(cls, ("spec", "n_classes")).items()),
+        )
+        for name, cls in MODELS.items()
+    }
+
+
+__all__ = [
+    "MODELS",
+    "UnknownModelError",
+    "WeightNormalizer",
+    "WeightSpaceModel",
+    "build_model",
+    "describe",
+    "n_parameters",
+]

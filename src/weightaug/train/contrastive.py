@@ -8,6 +8,7 @@ regression on frozen, standardised embeddings, fitted on the training split and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +22,8 @@ from weightaug.models.base import mlp
 from weightaug.train.classify import EVAL_BATCH, Splits
 from weightaug.train.loop import fixed_subset
 
-POSITIVES = ("augment", "views")
+Positives = Literal["augment", "views"]
+POSITIVES: tuple[str, ...] = get_args(Positives)
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:

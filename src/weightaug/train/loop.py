@@ -14,28 +14,35 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from weightaug.io import UnreadableFileError, atomic_save, load_torch_file
 
+OPTIMIZERS = {
+    "adamw": "AdamW, weight decay decoupled from the gradient (lr x weight_decay per step)",
+    "adam": "Adam with weight decay as an L2 term in the gradient (coupled): the official augmentation trainer's",
+    "sgd": "SGD with momentum 0.9 and L2 weight decay",
+}
+SCHEDULES = {"cosine": "linear warm-up, then cosine to 0", "constant": "the same learning rate throughout"}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings (the INR peers' recipe by default: AdamW lr 1e-3, weight decay 5e-4, batch 256)."""
 
-    epochs: int = 50
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
+    epochs: Annotated[int, "Epochs."] = 50
+    batch_size: Annotated[int, "Networks per batch."] = 256
+    lr: Annotated[float, "Peak learning rate."] = 1e-3
+    weight_decay: Annotated[float, "Weight decay."] = 5e-4
     warmup_epochs: float = 1.0
     grad_clip: float | None = 10.0
-    seed: int = 0
-    device: str = "cpu"
-    optimizer: str = "adamw"  # see OPTIMIZERS
-    schedule: str = "cosine"  # see SCHEDULES
+    seed: Annotated[int, "Seed of the model's init, the batch order and the augmentations."] = 0
+    device: Annotated[str, "cpu or cuda (bfloat16 autocast on CUDA)."] = "cpu"
+    optimizer: Annotated[str, OPTIMIZERS] = "adamw"
+    schedule: Annotated[str, SCHEDULES] = "cosine"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -52,14 +59,6 @@ class TrainConfig:
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-
-
-OPTIMIZERS = {
-    "adamw": "AdamW, weight decay decoupled from the gradient (lr x weight_decay per step)",
-    "adam": "Adam with weight decay as an L2 term in the gradient (coupled): the official augmentation trainer's",
-    "sgd": "SGD with momentum 0.9 and L2 weight decay",
-}
-SCHEDULES = {"cosine": "linear warm-up, then cosine to 0", "constant": "the same learning rate throughout"}
 
 
 class Task(Protocol):
