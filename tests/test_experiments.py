@@ -45,7 +45,7 @@ def test_each_experiment_runs_end_to_end_on_digits(name, tmp_path):
         n_runs = len(cfg.models) * (len(cfg.view_list) + len(cfg.variants) - 1) + 1
     assert len(results["runs"]) == n_runs
     for run in results["runs"].values():
-        epochs = max(1, round(2 / run["views"])) if cfg.equal_steps else 2  # equal steps: epochs / views
+        epochs = max(1, round(2 / run["views"])) if cfg.kind_settings.equal_steps else 2  # equal steps: epochs / views
         assert len(run["history"]) == epochs and 0 <= run["best"]["test_acc"] <= 1
     table = (out / "table.md").read_text()
     assert "mean ± std" in table and "pixel-mlp" in table
@@ -211,6 +211,9 @@ def test_presets_and_configs_load():
         ("augmentations", "digits", {"seeds": []}, "must not be empty"),
         ("augmentations", "digits", {"optimizer": "adagrad"}, "optimizer must be one of adamw, adam, sgd"),
         ("augmentations", "digits", {"init": "peers"}, "init must be one of sitzmann, dwsnets, zero-bias"),
+        ("augmentations", "digits", {"temperature": 0.2}, "temperature: not a setting of 'augmentations'.*normalise"),
+        ("was", "was-fmnist-small", {"equal_steps": True}, "equal_steps: not a setting of 'was'.*recipes"),
+        ("was", "was-fmnist-small", {"recipes": []}, "recipes must not be empty"),
     ],
 )
 def test_config_errors_are_clear(name, preset, overrides, message):

@@ -8,6 +8,7 @@ then overrides from the caller. Unknown keys are errors that list the valid ones
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from importlib import resources
 
 from weightaug.experiments.kinds import KINDS
@@ -58,10 +59,14 @@ def _check_version(table: dict, where: str) -> None:
         raise ConfigError(f"{where} has version {table.get('version')!r}; this weightaug reads version {VERSION}")
 
 
+OWN_KEYS = {name: {f.name for f in fields(kind.Settings)} for name, kind in KINDS.items()}  # each kind's own
+
+
 def _checked(table: dict, where: str) -> dict:
-    unknown = sorted(set(table) - KEYS)
+    valid = KEYS.union(*OWN_KEYS.values())
+    unknown = sorted(set(table) - valid)
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(sorted(KEYS))}")
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(sorted(valid))}")
     return table
 
 
@@ -99,7 +104,15 @@ def load_config(name: str, preset: str, overrides: dict | None = None) -> Experi
     if not KINDS[merged["kind"]].runs_at(preset):
         fitting = [p for p in known if KINDS[merged["kind"]].runs_at(p)]
         raise ConfigError(f"experiment {name!r} does not run at preset {preset!r}; its presets: {', '.join(fitting)}")
-    cfg = ExperimentConfig(name=name, preset=preset, **merged)
+    own = OWN_KEYS[merged["kind"]]
+    foreign = sorted(set(merged) - KEYS - own)
+    if foreign:
+        raise ConfigError(
+            f"{', '.join(foreign)}: not a setting of {name!r}, an experiment of kind {merged['kind']!r} "
+            f"(its own settings: {', '.join(sorted(own))})"
+        )
+    kind_settings = KINDS[merged["kind"]].Settings(**{k: merged.pop(k) for k in own & set(merged)})
+    cfg = ExperimentConfig(name=name, preset=preset, kind_settings=kind_settings, **merged)
     validate(cfg)
     return cfg
 
@@ -116,8 +129,8 @@ def validate(cfg: ExperimentConfig) -> None:
     bad = [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
     if bad:
         raise ConfigError(f"unknown pixel baseline(s) {bad}; choose from {', '.join(PIXEL_MODELS)}")
-    if not cfg.seeds or not cfg.models or not cfg.variants or not cfg.recipes:
-        raise ConfigError("seeds, models, variants and recipes must not be empty")
+    if not cfg.seeds or not cfg.models or not cfg.variants:
+        raise ConfigError("seeds, models and variants must not be empty")
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):
         raise ConfigError("views must be >= 1 and train_fractions in (0, 1]")
     try:  # the fitter's, the training loop's and the kind's own checks

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -53,11 +53,30 @@ class Run:
         return self.model.startswith("pixel-")
 
 
+@dataclass(frozen=True)
+class InrSettings:
+    """The settings of every INR kind."""
+
+    normalise: str = "position"  # the models' weight normaliser (weightaug.models.normalize.NORMALISERS)
+    equal_steps: bool = False  # a run on V views trains epochs / V epochs: every run takes the same steps
+
+
+@dataclass(frozen=True)
+class ContrastiveSettings(InrSettings):
+    temperature: float = 0.1  # NT-Xent's
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    recipes: list[str] = field(default_factory=lambda: ["strong"])  # weak and/or strong (weightaug.was.train)
+
+
 class Kind:
     """An INR classification experiment, one row per variant (augmentation) and a column per model; the
     base of every kind. Subclasses change what they must."""
 
     name = "augmentations"
+    Settings: type = InrSettings  # the kind's own settings, beside ExperimentConfig's
     images = False  # True: trains image classifiers, at the ``was-`` presets, with no INR dataset
     metric = "test accuracy"
     axis_label = "test accuracy, %"
@@ -110,12 +129,16 @@ class Kind:
             return pixel_task(cfg, ds, run, device)
         splits = Splits(subset(splits.train, run.views, run.fraction), splits.val, splits.test)
         positives, augment = augment_of(run.variant)
-        positives = positives if self.contrastive else None
-        return inr_task(run.model, splits, len(ds.classes), augment, positives, cfg.temperature, cfg.normalise, device)
+        own = cfg.kind_settings
+        if self.contrastive:
+            return inr_task(
+                run.model, splits, len(ds.classes), augment, positives, own.temperature, own.normalise, device
+            )
+        return inr_task(run.model, splits, len(ds.classes), augment, normalise=own.normalise, device=device)
 
     def train_config(self, cfg: ExperimentConfig, run: Run, device: str) -> TrainConfig:
         return TrainConfig(
-            epochs=max(1, round(cfg.epochs / run.views)) if cfg.equal_steps else cfg.epochs,
+            epochs=max(1, round(cfg.epochs / run.views)) if cfg.kind_settings.equal_steps else cfg.epochs,
             batch_size=cfg.batch_size,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
@@ -165,6 +188,7 @@ class Contrastive(Kind):
     """SimCLR on INR weights, judged by a linear probe; a variant is ``positives | augmentation``."""
 
     name = "contrastive"
+    Settings = ContrastiveSettings
     metric = "linear-probe test accuracy"
     contrastive = True
 
@@ -241,6 +265,7 @@ class ShadowWeights(Kind):
     under each recipe, evaluated in plain mode, shadow mode and, for shifts, desire-oriented mode."""
 
     name = "was"
+    Settings = ShadowSettings
     images = True
 
     def check(self, cfg: ExperimentConfig) -> None:
@@ -250,7 +275,10 @@ class ShadowWeights(Kind):
         bad = [m for m in cfg.models if m not in IMAGE_MODELS]
         if bad:
             raise KindError(f"unknown model(s) {bad}; models: {', '.join(IMAGE_MODELS)}")
-        unknown = [r for r in cfg.recipes if r not in RECIPES]
+        recipes = cfg.kind_settings.recipes
+        unknown = [r for r in recipes if r not in RECIPES]
+        if not recipes:
+            raise KindError("recipes must not be empty")
         if unknown:
             raise KindError(f"unknown recipe(s) {unknown}; choose from {', '.join(RECIPES)}")
         for variant in cfg.variants:
@@ -261,7 +289,7 @@ class ShadowWeights(Kind):
         return [  # seed-major: an interrupted experiment still holds whole comparisons
             Run(model, variant, seed=seed, recipe=recipe)
             for seed in cfg.seeds
-            for recipe in cfg.recipes
+            for recipe in cfg.kind_settings.recipes
             for model in cfg.models
             for variant in cfg.variants
         ]

@@ -30,7 +30,8 @@ def differing_settings(a: dict, b: dict) -> list[str]:
 
     A key one config lacks (results written before that setting existed) counts as its default.
     """
-    defaults = {f.name: f.default for f in fields(ExperimentConfig) if f.default is not MISSING}
+    every = [*fields(ExperimentConfig), *(f for kind in KINDS.values() for f in fields(kind.Settings))]
+    defaults = {f.name: f.default for f in every if f.default is not MISSING}
     keys = (set(a) | set(b)) - set(GRID_KEYS) - set(NOT_SETTINGS)
     return sorted(k for k in keys if a.get(k, defaults.get(k)) != b.get(k, defaults.get(k)))
 

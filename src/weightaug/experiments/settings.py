@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,7 @@ class ExperimentConfig:
     pixel_models: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=lambda: ["none"])
     train_fractions: list[float] = field(default_factory=lambda: [1.0])
-    temperature: float = 0.1
-    normalise: str = "position"
-    recipes: list[str] = field(default_factory=lambda: ["strong"])  # kind "was": weak and/or strong
-    equal_steps: bool = False  # a run on V views trains epochs / V epochs: every run takes the same steps
+    kind_settings: Any = None  # the settings of the kind alone, a dataclass of the kind (Kind.Settings)
 
     @property
     def view_list(self) -> list[int]:
@@ -50,10 +48,12 @@ class ExperimentConfig:
         return max(self.view_list)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The settings as one flat table, the kind's own among them (as the TOML files write them)."""
+        own = {f.name: getattr(self.kind_settings, f.name) for f in fields(self.kind_settings)}
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "kind_settings"}, **own}
 
 
-KEYS = {f.name for f in fields(ExperimentConfig)} - {"name", "preset"}
+KEYS = {f.name for f in fields(ExperimentConfig)} - {"name", "preset", "kind_settings"}  # every kind's
 # The settings that make an INR dataset: experiments that agree on them share one.
 DATA_KEYS = (
     "source",
