@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from weightaug.was import ShadowWeights, TransformSpecError, UnknownTransformError, build_image_model, build_transform
 from weightaug.was.models import IMAGE_MODELS, SHADOW_LAYERS
@@ -50,7 +51,7 @@ def test_gradients_reach_plain_weights_through_the_transform():
     ref = F.conv2d(x, s * p.transform.apply(w, p.draw), conv.bias, padding=1)
     torch.testing.assert_close(out, ref)
     ref.square().sum().backward()
-    torch.testing.assert_close(sw.plain_weight("0").grad, w.grad)
+    torch.testing.assert_close(sw.model.get_submodule("0").parametrizations.weight.original.grad, w.grad)
     torch.testing.assert_close(p.scale.grad, s.grad)
     assert w.grad.abs().sum() > 0
 
@@ -161,3 +162,93 @@ def test_transforms_take_parameters_by_name_like_augmentations():
         build_transform("crop:scale=0.5")
     with pytest.raises(RegistryError, match="unknown weight transform 'twist'"):
         build_transform("twist")
+
+
+@pytest.mark.parametrize("transform", ["noise", "perturb", "dropconnect", "translate", "crop", "paper"])
+def test_stored_draws_follow_the_model_to_another_dtype(transform):
+    model, x = model_and_input()
+    sw = ShadowWeights(model, transform)
+    sw.train()
+    sw(x)  # one training forward: every layer holds a float32 draw
+    sw.to(torch.bfloat16).eval()
+    out = sw(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_a_layer_parametrized_before_is_found_by_type_and_a_second_wrapper_is_refused():
+    from torch.nn.utils.parametrizations import weight_norm
+
+    model, x = model_and_input()
+    weight_norm(model[0])  # a parametrization of its own on the first conv
+    original = copy.deepcopy(model).eval()
+    sw = ShadowWeights(model, "noise", layers=["0", "4"]).eval()
+    sw(x)
+    with sw.mode_as("plain"):
+        assert torch.equal(sw(x), original(x))
+        torch.testing.assert_close(sw.plain_weight("0"), original[0].weight)
+    assert not torch.equal(sw(x), original(x))  # the shadow weights act on the weight-normed layer too
+    with pytest.raises(ValueError, match=r"'0.weight' is already trained through shadow weights"):
+        ShadowWeights(model, "translate", layers=["0"])
+
+
+def test_resized_crop_crops_then_resizes():
+    kernel = torch.tensor([1.0, 2.0, 3.0]).expand(1, 1, 3, 3)
+    crop = KernelResizedCrop()
+    out = crop.apply(kernel, crop.box_draw((3, 3), top=0, left=0, height=3, width=2))  # columns 0-1
+    torch.testing.assert_close(out[0, 0], torch.tensor([1.0, 1.5, 2.0]).expand(3, 3))
+    w = torch.randn(4, 2, 5, 5)
+    box = crop.box_draw((5, 5), top=1, left=0, height=3, width=4)
+    expected = F.interpolate(w[..., 1:4, 0:4], size=(5, 5), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(crop.apply(w, box), expected)
+
+
+def test_layers_take_one_glob_string():
+    model, _ = model_and_input("resnet18")
+    assert ShadowWeights(model, "translate", layers="layers.0.conv*").names == ["layers.0.conv1", "layers.0.conv2"]
+
+
+def test_a_pretrained_model_loads_into_the_plain_weights_and_exports_without_parametrizations():
+    pretrained, x = model_and_input("resnet18", seed=1)
+    model, _ = model_and_input("resnet18", seed=2)
+    sw = ShadowWeights(model, "paper", scale_init="uniform").eval()
+    sw.load_plain_state_dict(pretrained.state_dict())
+    pretrained.eval()
+    with sw.mode_as("plain"):
+        assert torch.equal(sw(x), pretrained(x))
+    plain = sw.export_plain().eval()
+    assert not any(parametrize.is_parametrized(m) for m in plain.modules())
+    assert plain.state_dict().keys() == pretrained.state_dict().keys() and torch.equal(plain(x), pretrained(x))
+    assert sw.mode == "shadow" and not torch.equal(sw(x), pretrained(x))  # the wrapper itself is untouched
+    with pytest.raises(ValueError, match="does not fit the wrapped model: missing"):
+        sw.load_plain_state_dict({k: v for k, v in pretrained.state_dict().items() if "layers.0.conv1" not in k})
+
+
+def test_scale_init_uniform_draws_each_layer_from_the_seed():
+    scales = [
+        [p.scale.item() for p in ShadowWeights(model_and_input()[0], scale_init="uniform", seed=s).parametrizations()]
+        for s in (0, 0, 1)
+    ]
+    assert scales[0] == scales[1] != scales[2] and all(0 < v < 1 for v in scales[0]) and len(set(scales[0])) == 3
+    assert all(p.scale.item() == 1.0 for p in ShadowWeights(model_and_input()[0]).parametrizations())
+    with pytest.raises(ValueError, match="scale_init must be one of one, uniform"):
+        ShadowWeights(model_and_input()[0], scale_init="normal")
+
+
+def test_calling_the_wrapped_model_directly_in_training_warns_once():
+    import warnings
+
+    model, x = model_and_input()
+    sw = ShadowWeights(model).train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sw(x)  # through the wrapper: no warning
+        with sw.fixed_draws():
+            sw.model(x)  # meant: no warning
+        sw.eval()
+        sw.model(x)  # eval mode: draws are fixed anyway
+    sw.train()
+    with pytest.warns(UserWarning, match="called directly in training mode"):
+        sw.model(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sw.model(x)  # once

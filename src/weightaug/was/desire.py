@@ -16,13 +16,13 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from weightaug.was.shadow import ShadowWeights
-from weightaug.was.transforms import KernelTranslate, OneOfTransforms, WeightTransform
+from weightaug.was.transforms import KernelTranslate, OneOfTransforms, WeightTransform, affine_draw
 
 
 def shift_draw(dx: int, dy: int, size: tuple[int, int]) -> Tensor:
-    """The affine draw of a whole-pixel translation by (dx, dy) for kernels of ``size`` (see KernelAffine)."""
+    """The draw of a whole-pixel translation by (dx, dy) for kernels of ``size`` (see KernelTranslate)."""
     h, w = size
-    return torch.tensor([[1.0, 0.0, -2.0 * dx / w], [0.0, 1.0, -2.0 * dy / h]])
+    return affine_draw([[1.0, 0.0], [0.0, 1.0]], [-2.0 * dx / w, -2.0 * dy / h], size)
 
 
 def _whole_pixel_translate(t: WeightTransform) -> bool:

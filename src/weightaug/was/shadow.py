@@ -10,7 +10,9 @@ and the generator, so a checkpoint resumes the same sequence of shadow weights.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -21,6 +23,7 @@ from torch.nn.utils import parametrize
 from weightaug.was.transforms import WeightTransform, build_transform
 
 MODES = ("plain", "shadow")
+SCALE_INITS = ("one", "uniform")
 Selector = type[nn.Module] | tuple[type[nn.Module], ...] | Sequence[str] | Callable[[str, nn.Module], bool]
 
 
@@ -31,15 +34,35 @@ class ShadowState:
         self.mode = "shadow"
         self.generator = torch.Generator().manual_seed(seed)
         self.calls = 0
+        self.through_wrapper = False  # the model is being called by the wrapper (or with draws fixed on purpose)
+        self.warned = False
+
+
+class _DirectCallCheck:
+    """A forward pre-hook on the wrapped model: warns once when it is called directly in training mode, where
+    no new shadow weights are drawn (call the wrapper instead)."""
+
+    def __init__(self, state: ShadowState) -> None:
+        self.state = state
+
+    def __call__(self, module: nn.Module, args) -> None:
+        s = self.state
+        if module.training and s.mode == "shadow" and not s.through_wrapper and not s.warned:
+            s.warned = True
+            warnings.warn(
+                "the model wrapped by ShadowWeights was called directly in training mode: no shadow weights are "
+                "drawn that way; call the ShadowWeights wrapper (or use sw.fixed_draws() to mean it)",
+                stacklevel=2,
+            )
 
 
 class ShadowParametrization(nn.Module):
     """``W -> W`` (plain) or ``W -> s * T(W)`` (shadow) for one parameter."""
 
-    def __init__(self, transform: WeightTransform, state: ShadowState, learnable_scale: bool) -> None:
+    def __init__(self, transform: WeightTransform, state: ShadowState, scale: float | None) -> None:
         super().__init__()
         self.transform, self._state = transform, state
-        self.scale = nn.Parameter(torch.ones(())) if learnable_scale else None
+        self.scale = None if scale is None else nn.Parameter(torch.tensor(float(scale)))
         self.draw = None
 
     def forward(self, weight: Tensor) -> Tensor:
@@ -47,6 +70,7 @@ class ShadowParametrization(nn.Module):
             return weight
         if self.draw is None:
             self.resample(weight)
+        self.draw = _like(self.draw, weight)  # a model moved by .to() takes its draws along
         shadow = self.transform.apply(weight, self.draw)
         return shadow * self.scale if self.scale is not None else shadow
 
@@ -54,11 +78,24 @@ class ShadowParametrization(nn.Module):
         self.draw = self.transform.draw(weight.detach(), self._state.generator)
 
 
+def _like(draw, weight: Tensor):
+    """``draw`` with its tensors on ``weight``'s device and in its dtype."""
+    if isinstance(draw, Tensor) and (draw.device, draw.dtype) != (weight.device, weight.dtype):
+        return draw.to(weight.device, weight.dtype)
+    return tuple(_like(d, weight) for d in draw) if isinstance(draw, tuple) else draw
+
+
 class ShadowWeights(nn.Module):
     """Wrap ``model`` (in place) so the selected layers' ``param`` trains through shadow weights.
 
     ``layers`` chooses the layers: module types (default: every ``nn.Conv2d`` with kernels larger than 1x1),
-    fnmatch patterns of qualified module names (``"layer1.*.conv1"``), or a predicate ``(name, module)``.
+    fnmatch patterns of qualified module names (``"layer1.*.conv1"``, one or a list), or a predicate
+    ``(name, module)``. ``scale_init`` is the learnable per-layer scale's start: ``"one"``, or ``"uniform"``,
+    U(0, 1) per layer from the wrapper's seed (the public code's).
+
+    Compile the wrapped model, ``sw.model.compile()``: the draws stay eager in the wrapper's forward and the
+    model compiles with its parametrizations in one graph. ``torch.compile(sw)`` traces the drawing too (Python
+    floats and a step counter), which breaks the graph and recompiles as they change.
     """
 
     def __init__(
@@ -70,20 +107,30 @@ class ShadowWeights(nn.Module):
         every: int = 1,
         learnable_scale: bool = True,
         seed: int = 0,
+        scale_init: str = "one",
     ) -> None:
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.model, self.every, self.param = model, every, param
+        if scale_init not in SCALE_INITS:
+            raise ValueError(f"scale_init must be one of {', '.join(SCALE_INITS)}, got {scale_init!r}")
         self.transform = build_transform(transform)
         self._state = ShadowState(seed)
         self.names = select(model, layers, param)
         for name in self.names:
             module = model.get_submodule(name)
+            if _shadow_of(module, param) is not None:
+                raise ValueError(
+                    f"{name + '.' + param!r} is already trained through shadow weights (another ShadowWeights wraps "
+                    "it); wrap a model once, or leave the layer out with layers="
+                )
             self.transform.check(f"{name}.{param}", getattr(module, param).shape)
         for name in self.names:
-            parametrization = ShadowParametrization(self.transform, self._state, learnable_scale)
+            scale = torch.rand((), generator=self._state.generator).item() if scale_init == "uniform" else 1.0
+            parametrization = ShadowParametrization(self.transform, self._state, scale if learnable_scale else None)
             parametrize.register_parametrization(model.get_submodule(name), param, parametrization)
+        model.register_forward_pre_hook(_DirectCallCheck(self._state))
 
     @property
     def mode(self) -> str:
@@ -107,23 +154,72 @@ class ShadowWeights(nn.Module):
 
     def parametrizations(self) -> Iterator[ShadowParametrization]:
         for name in self.names:
-            yield getattr(self.model.get_submodule(name).parametrizations, self.param)[0]
+            yield _shadow_of(self.model.get_submodule(name), self.param)
 
     def plain_weight(self, name: str) -> Tensor:
-        """The plain weights (PW) of layer ``name``."""
-        return getattr(self.model.get_submodule(name).parametrizations, self.param).original
+        """The plain weights (PW) of layer ``name`` as the layer uses them in plain mode (after any parametrization
+        registered before the wrapper, such as weight_norm)."""
+        with self.mode_as("plain"):
+            return getattr(self.model.get_submodule(name), self.param)
 
     def resample(self) -> None:
         """Draw new transforms for every wrapped layer."""
         for name, p in zip(self.names, self.parametrizations()):
             p.resample(self.plain_weight(name))
 
+    @contextmanager
+    def fixed_draws(self) -> Iterator[None]:
+        """Call ``sw.model`` directly, in training mode too, with the current draws (no warning): BatchNorm
+        recalibration under one fixed shadow weight does."""
+        old, self._state.through_wrapper = self._state.through_wrapper, True
+        try:
+            yield
+        finally:
+            self._state.through_wrapper = old
+
     def forward(self, *args, **kwargs):
         if self.training and self.mode == "shadow":
             if self._state.calls % self.every == 0:
                 self.resample()
             self._state.calls += 1
-        return self.model(*args, **kwargs)
+        with self.fixed_draws():
+            return self.model(*args, **kwargs)
+
+    def _original_key(self, name: str) -> str:
+        module = self.model.get_submodule(name)
+        if len(getattr(module.parametrizations, self.param)) > 1:
+            raise ValueError(f"{name}.{self.param} has other parametrizations besides the shadow weights: its plain "
+                             "weights are not one tensor of a plain state_dict")  # fmt: skip
+        return f"{name}.parametrizations.{self.param}.original"
+
+    def load_plain_state_dict(self, state_dict: dict[str, Tensor]) -> None:
+        """Load a state_dict of the unwrapped model (a pretrained one, say) into the plain weights; the scales
+        and draws stay as they are. Every key must match, as ``load_state_dict(strict=True)`` asks."""
+        renamed = {f"{n}.{self.param}": self._original_key(n) for n in self.names}
+        mapped = {renamed.get(k, k): v for k, v in state_dict.items()}
+        missing, unexpected = self.model.load_state_dict(mapped, strict=False)
+        missing = [k for k in missing if not k.endswith(f"parametrizations.{self.param}.0.scale")]
+        if missing or unexpected:
+            raise ValueError(
+                f"the state_dict does not fit the wrapped model: missing {missing}, unexpected {unexpected}"
+            )
+
+    def export_plain(self) -> nn.Module:
+        """A copy of the model with its plain weights and no parametrizations or hooks: what accuracy mode
+        computes, as an ordinary module (parametrizations registered before the wrapper are baked in too)."""
+        model = copy.deepcopy(self.model)
+        for hooks in (m._forward_pre_hooks for m in model.modules()):
+            for key in [k for k, h in hooks.items() if isinstance(h, _DirectCallCheck)]:
+                del hooks[key]
+        _shadow_of(model.get_submodule(self.names[0]), self.param)._state.mode = "plain"  # the copy's own state
+        for name in self.names:
+            module = model.get_submodule(name)
+            # a deep copy shares parametrize's generated class with the original, and removing a parametrization
+            # edits that class: give the copy a class of its own first
+            cls = type(module)
+            module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+            parametrize.remove_parametrizations(module, self.param, leave_parametrized=True)
+        return model
 
     def get_extra_state(self) -> dict:
         return {
@@ -141,9 +237,18 @@ class ShadowWeights(nn.Module):
             p.draw = draw
 
 
+def _shadow_of(module: nn.Module, param: str) -> ShadowParametrization | None:
+    """The shadow parametrization of ``module.param``, found by type among its parametrizations, or None."""
+    if not parametrize.is_parametrized(module, param):
+        return None
+    return next((p for p in getattr(module.parametrizations, param) if isinstance(p, ShadowParametrization)), None)
+
+
 def select(model: nn.Module, layers: Selector | None, param: str) -> list[str]:
     """Qualified names of the modules ``layers`` picks that own ``param``; an error if none or unknown."""
     owners = {n: m for n, m in model.named_modules() if isinstance(getattr(m, param, None), Tensor)}
+    if isinstance(layers, str):
+        layers = [layers]  # one fnmatch pattern
     if layers is None:
         names = [n for n, m in owners.items() if isinstance(m, nn.Conv2d) and max(m.kernel_size) > 1]
     elif isinstance(layers, type) or (isinstance(layers, tuple) and all(isinstance(t, type) for t in layers)):

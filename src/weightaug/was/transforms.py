@@ -63,30 +63,38 @@ class Identity(WeightTransform):
         return weight
 
 
-class KernelAffine(WeightTransform):
-    """Kernels resampled at ``A p + t`` (normalised kernel coordinates, pixel centres, zero outside).
-
-    Subclasses draw ``(A, t)``; ``mode`` is ``nearest`` for exact integer moves, else ``bilinear``.
-    """
+class KernelResample(WeightTransform):
+    """Kernels resampled on a grid of kernel coordinates (``grid_sample``'s, pixel centres, zero outside):
+    the draw is the grid, so applying it is one ``grid_sample`` of the whole weight tensor. ``mode`` is
+    ``nearest`` for exact integer moves, else ``bilinear``."""
 
     kernels_only = True
     mode = "bilinear"
+
+    def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
+        c_out, c_in, h, w = weight.shape
+        grid = draw.to(weight.device, weight.dtype)
+        moved = F.grid_sample(
+            weight.reshape(1, c_out * c_in, h, w), grid, mode=self.mode, padding_mode="zeros", align_corners=False
+        )
+        return moved.view_as(weight)
+
+
+def affine_draw(a: list[list[float]], t: list[float], size: tuple[int, int]) -> Tensor:
+    """The grid of kernels of ``size`` resampled at ``A p + t``."""
+    theta = torch.tensor([[[*a[0], t[0]], [*a[1], t[1]]]], dtype=torch.float32)
+    return F.affine_grid(theta, [1, 1, *size], align_corners=False)
+
+
+class KernelAffine(KernelResample):
+    """Kernels resampled at ``A p + t`` (normalised kernel coordinates); subclasses draw ``(A, t)``."""
 
     def affine(self, size: tuple[int, int], generator: torch.Generator) -> tuple[list[list[float]], list[float]]:
         raise NotImplementedError
 
     def draw(self, weight: Tensor, generator: torch.Generator) -> Tensor:
-        a, t = self.affine(tuple(weight.shape[-2:]), generator)
-        return torch.tensor([[*a[0], t[0]], [*a[1], t[1]]], dtype=torch.float32)
-
-    def apply(self, weight: Tensor, draw: Tensor) -> Tensor:
-        c_out, c_in, h, w = weight.shape
-        theta = draw.to(weight.device, weight.dtype).unsqueeze(0)
-        grid = F.affine_grid(theta, [1, 1, h, w], align_corners=False)
-        moved = F.grid_sample(
-            weight.reshape(1, c_out * c_in, h, w), grid, mode=self.mode, padding_mode="zeros", align_corners=False
-        )
-        return moved.view_as(weight)
+        size = tuple(weight.shape[-2:])
+        return affine_draw(*self.affine(size, generator), size)
 
 
 class KernelTranslate(KernelAffine):
@@ -117,15 +125,16 @@ class KernelRotate(KernelAffine):
         return [[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], [0.0, 0.0]
 
 
-class KernelResizedCrop(KernelAffine):
-    """torchvision's RandomResizedCrop on each kernel: a whole-pixel crop of area ``scale`` and aspect
-    ``ratio``, resized back to k x k (bilinear); on 3x3 at scale (0.8, 1) it is the identity about 84% of the time."""
+class KernelResizedCrop(KernelResample):
+    """torchvision's RandomResizedCrop on each kernel: a whole-pixel crop of area ``scale`` and aspect ``ratio``,
+    then resized back to k x k (bilinear, as ``interpolate(..., align_corners=False)``: the crop's border pixels
+    extend to the edge); on 3x3 at scale (0.8, 1) it is the identity about 84% of the time."""
 
     def __init__(self, scale: Sequence[float] = (0.8, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3)) -> None:
         self.scale, self.ratio = tuple(scale), tuple(ratio)
 
-    def affine(self, size, generator):
-        h, w = size
+    def draw(self, weight: Tensor, generator: torch.Generator) -> Tensor:
+        h, w = size = tuple(weight.shape[-2:])
         for _ in range(10):
             area = h * w * _uniform_scalar(generator, *self.scale)
             aspect = math.exp(_uniform_scalar(generator, math.log(self.ratio[0]), math.log(self.ratio[1])))
@@ -133,11 +142,23 @@ class KernelResizedCrop(KernelAffine):
             if 0 < cw <= w and 0 < ch <= h:
                 top = int(torch.randint(0, h - ch + 1, (), generator=generator))
                 left = int(torch.randint(0, w - cw + 1, (), generator=generator))
-                break
-        else:
-            top, left, ch, cw = 0, 0, h, w
-        centre = [(2 * left + cw) / w - 1, (2 * top + ch) / h - 1]
-        return [[cw / w, 0.0], [0.0, ch / h]], centre
+                return self.box_draw(size, top, left, ch, cw)
+        return self.box_draw(size, 0, 0, h, w)
+
+    @staticmethod
+    def box_draw(size: tuple[int, int], top: int, left: int, height: int, width: int) -> Tensor:
+        """The grid that crops rows ``top .. top+height-1`` and columns ``left .. left+width-1`` and resizes them
+        to ``size``: output pixel i reads crop coordinate (i + 0.5) * height / h - 0.5, clamped into the crop."""
+
+        if (top, left, height, width) == (0, 0, *size):  # the whole kernel: the identity, exactly
+            return affine_draw([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0], size)
+
+        def axis(n: int, start: int, length: int) -> Tensor:
+            inside = ((torch.arange(n) + 0.5) * length / n - 0.5).clamp(0, length - 1)
+            return (2 * (start + inside) + 1) / n - 1  # pixel coordinate -> grid_sample's [-1, 1]
+
+        ys, xs = axis(size[0], top, height), axis(size[1], left, width)
+        return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0).float()
 
 
 class KernelFlip(KernelAffine):
