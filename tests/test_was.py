@@ -252,3 +252,64 @@ def test_calling_the_wrapped_model_directly_in_training_warns_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sw.model(x)  # once
+
+
+def test_batchnorm_recalibration_estimates_the_statistics_of_the_weights_evaluated_and_restores_them():
+    from weightaug.was.batchnorm import recalibrated, train_mode_batchnorm
+
+    model, _ = model_and_input()
+    conv, bn = model[0], model[1]
+    batches = list(torch.randn(64, 3, 16, 16).split(16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    with recalibrated(model, batches):
+        features = conv(torch.cat(batches)).detach()
+        torch.testing.assert_close(bn.running_mean, features.mean(dim=(0, 2, 3)))
+        assert not bn.training  # evaluation mode is kept
+    with train_mode_batchnorm(model):
+        assert bn.training and not model.training
+        model(batches[0])
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before) and not bn.training
+
+
+def test_shadow_training_reports_three_evaluations_and_leaves_the_statistics_alone():
+    from weightaug.train import TrainConfig, train
+    from weightaug.was.train import was_task
+
+    g = torch.Generator().manual_seed(0)
+    images = {k: torch.rand(n, 1, 12, 12, generator=g) for k, n in (("train", 64), ("val", 32), ("test", 32))}
+    labels = {k: torch.randint(0, 3, (len(v),), generator=g) for k, v in images.items()}
+    task = was_task("small_cnn", "translate", "weak", images, labels, 3)
+    result = train(task, TrainConfig(epochs=1, batch_size=16))
+    best = result.best
+    for key in ("val_acc", "test_acc", "recal_val_acc", "recal_test_acc", "trainbn_test_acc",
+                "shadow_val_acc", "shadow_recal_test_acc"):  # fmt: skip
+        assert 0 <= best[key] <= 1, key
+    buffers = {k: v.clone() for k, v in task.model.state_dict().items() if "running" in k}
+    task.model.eval()
+    task.evaluate()
+    assert all(torch.equal(v, task.model.state_dict()[k]) for k, v in buffers.items())
+
+
+def test_layers_paper_are_the_public_codes_choices_per_architecture():
+    from weightaug.was.train import was_task
+    from weightaug.was.transforms import KernelResizedCrop, OneOfTransforms
+
+    images = {k: torch.rand(4, 3, 16, 16) for k in ("train", "val", "test")}
+    labels = {k: torch.arange(4) % 2 for k in images}
+
+    def paper(name):
+        return was_task(name, "paper", "weak", images, labels, 2, layers="paper").sw
+
+    resnet = paper("resnet18")
+    assert len(resnet.names) == 16 and all(n.startswith("layers.") for n in resnet.names)  # not the stem
+    vgg = paper("vgg16")
+    assert vgg.names == ["3", "10", "17", "20", "27", "30", "34", "37", "40"]  # 9 of 13: not stages 1-4's first
+    assert isinstance(vgg.transform, KernelResizedCrop)  # crop only
+    googlenet = paper("googlenet")
+    assert googlenet.names and all(".b3." in n or ".b5." in n for n in googlenet.names)
+    assert isinstance(googlenet.transform, OneOfTransforms) and googlenet.transform.transforms[1].scale == (0.6, 0.8)
+    assert all(m.groups > 1 for m in map(paper("mobilenet_v2").model.get_submodule, paper("mobilenet_v2").names))
+    default = was_task("resnet18", "paper", "weak", images, labels, 2).sw
+    assert "stem.0" in default.names and len(default.names) == 17

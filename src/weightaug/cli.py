@@ -13,6 +13,7 @@ from rich.table import Table
 from weightaug.data.sources import SOURCES, load_source
 from weightaug.experiments.config import parse_setting, presets
 from weightaug.experiments.single import train_image_model, train_inr_model
+from weightaug.experiments.tables import reported
 from weightaug.inr.build import SplitConfig, estimate_fit, fit_with_progress, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError
 from weightaug.inr.importer import import_peer_dataset
@@ -222,11 +223,8 @@ def train_command(dataset, out, model, augment, views, contrastive, normalise, *
     _print_best(train_inr_model(dataset, out, cfg, model, augment, views, contrastive, normalise), out)
 
 
-BEST = {"val_acc": "val", "test_acc": "test", "shadow_test_acc": "shadow mode", "dom_test_acc": "desire-oriented"}
-
-
 def _print_best(r, out: str) -> None:
-    metrics = ", ".join(f"{label} {100 * r.best[k]:.2f}%" for k, label in BEST.items() if k in r.best)
+    metrics = ", ".join(f"{label} {100 * v:.2f}%" for label, v in reported(r.to_dict()).items())
     if "dom_flops_ratio" in r.best:
         metrics += f" (desire-oriented: {100 * r.best['dom_flops_ratio']:.1f}% of the FLOPs)"
     stdout.print(f"best epoch {r.best_epoch}: {metrics} ({r.seconds:.0f} s); results.json and curves.png in {out}")

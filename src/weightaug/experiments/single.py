@@ -21,7 +21,7 @@ from weightaug.train import RunResult, Splits, TrainConfig
 from weightaug.train.contrastive import Positives
 from weightaug.train.tasks import inr_task
 from weightaug.was.models import IMAGE_MODELS
-from weightaug.was.train import RECIPES, image_data, recipe_config, was_task
+from weightaug.was.train import LAYER_CHOICES, RECIPES, image_data, recipe_config, was_task
 
 
 def train_to_folder(task, cfg: TrainConfig, folder: str | Path, label: str, record: dict) -> RunResult:
@@ -70,6 +70,8 @@ def train_image_model(
     lr: Annotated[float | None, "Learning rate (default: the recipe's)."] = None,
     train_size: Annotated[int | None, "Use only this many training images."] = None,
     val_size: Annotated[int | None, "Validation images drawn from the training set (default 5000)."] = None,
+    layers: Annotated[str, LAYER_CHOICES] = "default",
+    scale_init: Annotated[str, {"one": "1", "uniform": "U(0, 1) per layer, as the public code"}] = "one",
     seed: Annotated[int, "Seed of the split, the init and the shadow draws."] = 0,
     device: Annotated[str, "cpu or cuda."] = "cpu",
 ) -> RunResult:
@@ -77,6 +79,6 @@ def train_image_model(
     cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
     images, labels, n_classes = image_data(data, data_dir, train_size, val_size, None, seed)
     torch.manual_seed(seed)
-    task = was_task(model, transform, recipe, images, labels, n_classes, device, seed)
-    record = {"model": model, "data": data, "transform": transform, "recipe": recipe}
+    task = was_task(model, transform, recipe, images, labels, n_classes, device, seed, layers, scale_init)
+    record = {"model": model, "data": data, "transform": transform, "recipe": recipe, "layers": layers}
     return train_to_folder(task, cfg, out, f"{model}, {transform}, {recipe} recipe", record)

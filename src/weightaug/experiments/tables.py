@@ -26,13 +26,39 @@ def fmt(values: list[float]) -> str:
     return f"{mean:.1f} ± {std:.1f} (n={len(values)})"
 
 
-def collect(results: dict, cell: Cell, metric: str = "test_acc") -> tuple[dict, dict]:
-    """``{(row, col): [percent per seed]}`` for weight-space runs, ``{model: [...]}`` for pixel baselines."""
+def selected(run: dict, metric: str, selected_by: str | None = None) -> float | None:
+    """``metric`` at the run's best epoch, or at the first epoch with the highest ``selected_by``; None if absent."""
+    if selected_by is None:
+        return run["best"].get(metric)
+    epochs = [h for h in run["history"] if metric in h and selected_by in h]
+    return max(epochs, key=lambda h: h[selected_by])[metric] if epochs else None
+
+
+REPORTED = {  # label: (metric, the metric that selects its epoch; None: the best validation epoch)
+    "val": ("val_acc", None),
+    "test": ("test_acc", None),
+    "BatchNorm recalibrated": ("recal_test_acc", "recal_val_acc"),
+    "train-mode BatchNorm at the best test epoch": ("trainbn_test_acc", "trainbn_test_acc"),
+    "shadow mode": ("shadow_test_acc", None),
+    "desire-oriented": ("dom_test_acc", None),
+}
+
+
+def reported(run: dict) -> dict[str, float]:
+    """The accuracies a run reports (:data:`REPORTED`), each at its own selected epoch."""
+    values = {label: selected(run, *how) for label, how in REPORTED.items()}
+    return {label: v for label, v in values.items() if v is not None}
+
+
+def collect(results: dict, cell: Cell, metric: str = "test_acc", selected_by: str | None = None) -> tuple[dict, dict]:
+    """``{(row, col): [percent per seed]}`` for weight-space runs, ``{model: [...]}`` for pixel baselines; each
+    value ``metric`` at the best validation epoch, or at the epoch ``selected_by`` picks (see :func:`selected`)."""
     cells, pixels = defaultdict(list), defaultdict(list)
     for run in results["runs"].values():
-        if metric not in run["best"]:
+        value = selected(run, metric, selected_by)
+        if value is None:
             continue  # e.g. shadow accuracy of a plainly trained model
-        value = 100 * run["best"][metric]
+        value *= 100
         if run["model"].startswith("pixel-"):
             pixels[run["model"]].append(value)
         else:

@@ -112,11 +112,16 @@ class PixelClassification:
             x = crop_and_flip(x, generator)
         return soft_cross_entropy(self.model(x), targets)
 
-    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
-        """Metrics of ``model`` (default: the one training) on every split."""
+    def evaluate(
+        self,
+        model: nn.Module | None = None,
+        splits: tuple[str, ...] = ("train", "val", "test"),
+        batch: int = EVAL_BATCH,
+    ) -> dict[str, float]:
+        """Metrics of ``model`` (default: the one training) on ``splits`` (train: a fixed subset, for the curve)."""
         model = model or self.model
         parts = {}
-        for name, x in self.eval_images.items():  # train: a fixed subset, for the curve
-            logits = torch.cat([model(chunk).float() for chunk in x.split(EVAL_BATCH)])
+        for name in splits:
+            logits = torch.cat([model(chunk).float() for chunk in self.eval_images[name].split(batch)])
             parts[name] = (logits, self.eval_labels[name])
         return classification_metrics(parts)

@@ -162,7 +162,35 @@ IMAGE_MODELS = {
     "googlenet": googlenet,
     "efficientnet_lite0": efficientnet_lite0,
 }
+
+
+def block_convs(name: str, module: nn.Module) -> bool:
+    """ResNet in the public WAS code: the blocks' conv1 and conv2, not the stem (nor the 1x1 shortcuts)."""
+    return isinstance(module, nn.Conv2d) and name.startswith("layers.") and name.endswith((".conv1", ".conv2"))
+
+
+def vgg_inner_convs(name: str, module: nn.Module) -> bool:
+    """VGG-16 in the public code: 9 of the 13 convs, not the first of stages 1-4 (the ones that change the width)."""
+    return isinstance(module, nn.Conv2d) and module.in_channels == module.out_channels
+
+
+def inception_branch_convs(name: str, module: nn.Module) -> bool:
+    """GoogLeNet in the public code: the 3x3 and 5x5 branch convs of the Inception modules (our 5x5 is two 3x3)."""
+    return isinstance(module, nn.Conv2d) and max(module.kernel_size) > 1 and (".b3." in name or ".b5." in name)
+
+
 SHADOW_LAYERS = {"mobilenet_v2": depthwise, "efficientnet_lite0": depthwise}  # others: every k x k conv
+# layers="paper": the layers the public WAS code transforms in each architecture, and its transform where it
+# differs from "paper" (translate or crop); small_cnn is ours (every 3x3 conv)
+PAPER_LAYERS = {
+    "resnet18": block_convs,
+    "resnet34": block_convs,
+    "vgg16": vgg_inner_convs,
+    "googlenet": inception_branch_convs,
+    "mobilenet_v2": depthwise,
+    "efficientnet_lite0": depthwise,
+}
+PAPER_TRANSFORMS = {"vgg16": "crop", "googlenet": "paper:scale=(0.6,0.8)"}
 
 
 def build_image_model(name: str, n_classes: int = 10, in_channels: int = 3) -> nn.Module:

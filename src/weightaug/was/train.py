@@ -1,13 +1,16 @@
 """Train an image classifier plainly or with shadow weights, under the paper's weak recipe or a strong one.
 
 Uses the one training loop (weightaug.train.loop): the model is selected on a validation split carved from
-the training set, and evaluated in eval() mode, in plain mode (accuracy-oriented, the reported accuracy) and
-in shadow mode (the last drawn shadow weights) side by side.
+the training set. Every epoch is evaluated three ways in plain mode (accuracy-oriented): in eval() mode as
+trained, after recalibrating BatchNorm with the plain weights, and with train-mode BatchNorm on test batches
+(the paper's protocol); and in shadow mode (the last drawn shadow weights, fixed), as trained and recalibrated.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -15,8 +18,9 @@ from torch import Tensor, nn
 from weightaug.data.sources import load_source
 from weightaug.data.splits import make_splits
 from weightaug.train import PixelClassification, TrainConfig
+from weightaug.was.batchnorm import recalibrated, train_mode_batchnorm
 from weightaug.was.desire import desire_metrics, shiftable
-from weightaug.was.models import SHADOW_LAYERS, build_image_model
+from weightaug.was.models import PAPER_LAYERS, PAPER_TRANSFORMS, SHADOW_LAYERS, build_image_model
 from weightaug.was.shadow import ShadowWeights
 from weightaug.was.transforms import build_transform
 
@@ -32,6 +36,10 @@ class Recipe:
     lr: float
 
 
+LAYER_CHOICES = {
+    "default": "every k x k conv (depthwise ones only in MobileNetV2 and EfficientNet-Lite); baselines every conv",
+    "paper": "the public WAS code's layers per architecture, and its transform where it differs (docs/WAS.md)",
+}
 RECIPES = {
     "weak": Recipe("sgd", "constant", 0.0, False, 0.01),  # the paper's: SGD 0.01, momentum 0.9, nothing else
     "strong": Recipe("sgd", "cosine", 5e-4, True, 0.05),  # crop + flip, weight decay, cosine schedule
@@ -53,7 +61,40 @@ def image_data(
     return images, {k: src.labels[v] for k, v in ids.items()}, len(src.classes)
 
 
-class ShadowClassification(PixelClassification):
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+
+class ImageClassification(PixelClassification):
+    """Image classification evaluated three ways (:mod:`weightaug.was.batchnorm`): as trained (``val_acc``,
+    ``test_acc``; selects the epoch), after recalibrating BatchNorm on fixed training batches (``recal_``), and
+    with train-mode BatchNorm on test batches of ``test_batch`` images (``trainbn_``, the paper's protocol,
+    which picks the best test epoch)."""
+
+    def __init__(self, *args, test_batch: int = 128, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calibration = list(self.eval_images["train"].split(test_batch))  # the fixed training subset
+        self.test_batch = test_batch
+
+    def recalibrated(self):
+        return recalibrated(self.model, self.calibration)
+
+    def protocols(self, splits: tuple[str, ...], paper: bool = True) -> dict[str, float]:
+        metrics = super().evaluate(splits=splits)
+        with self.recalibrated():
+            metrics |= _prefixed("recal_", super().evaluate(splits=("val", "test")))
+        if paper:
+            with train_mode_batchnorm(self.model):
+                metrics |= _prefixed("trainbn_", super().evaluate(splits=("test",), batch=self.test_batch))
+        return metrics
+
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        if model is not None:
+            return super().evaluate(model)
+        return self.protocols(("train", "val", "test"))
+
+
+class ShadowClassification(ImageClassification):
     """Image classification whose model trains through shadow weights; evaluation reports both modes."""
 
     def __init__(self, sw: ShadowWeights, *args, **kwargs) -> None:
@@ -67,17 +108,24 @@ class ShadowClassification(PixelClassification):
         with self.sw.mode_as("shadow"):
             return super().loss(index, generator)
 
-    def evaluate(self, model=None) -> dict[str, float]:
-        """Plain mode (selects the epoch), shadow mode, and for translating transforms the desire-oriented model
-        (every kernel shifted one pixel, its emptied column cut) with its FLOPs relative to the plain model."""
+    @contextmanager
+    def recalibrated(self):
+        with self.sw.fixed_draws(), recalibrated(self.sw.model, self.calibration):  # the current draws, fixed
+            yield
+
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        """Plain mode three ways (as trained selects the epoch), shadow mode with the last draws as trained and
+        recalibrated (``shadow_``), and for translating transforms the desire-oriented model (every kernel
+        shifted one pixel, its emptied column cut) with its FLOPs relative to the plain model."""
         if model is not None:
             return super().evaluate(model)
         with self.sw.mode_as("plain"):
-            metrics = super().evaluate()
+            metrics = self.protocols(("train", "val", "test"))
         with self.sw.mode_as("shadow"):
-            metrics |= {f"shadow_{k}": v for k, v in super().evaluate().items()}
+            metrics |= _prefixed("shadow_", self.protocols(("val", "test"), paper=False))
         if self.desire:
-            metrics |= desire_metrics(self.sw, self.images["test"][:1], super().evaluate)
+            evaluate = partial(PixelClassification.evaluate, self, splits=("val", "test"))
+            metrics |= desire_metrics(self.sw, self.images["test"][:1], evaluate)
         return metrics
 
 
@@ -90,17 +138,25 @@ def was_task(
     n_classes: int,
     device: str = "cpu",
     seed: int = 0,
+    layers: str = "default",
+    scale_init: str = "one",
 ) -> PixelClassification:
-    """The training task: plain training for ``transform == "none"``, else shadow weights with it."""
+    """The training task: plain training for ``transform == "none"``, else shadow weights with it, on the
+    ``layers`` of :data:`LAYER_CHOICES` with the learnable scales starting at ``scale_init``."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if layers not in LAYER_CHOICES:
+        raise ValueError(f"layers must be one of {', '.join(LAYER_CHOICES)}, got {layers!r}")
     model = build_image_model(model_name, n_classes, images["train"].shape[1])
     augment = RECIPES[recipe].augment
     if transform == "none":
-        return PixelClassification(model, images, labels, n_classes, device, augment)
-    # kernel transforms: the architecture's choice, else ShadowWeights' default (every conv larger than 1x1)
-    layers = SHADOW_LAYERS.get(model_name) if build_transform(transform).kernels_only else nn.Conv2d
-    sw = ShadowWeights(model, transform, layers=layers, seed=seed)
+        return ImageClassification(model, images, labels, n_classes, device, augment)
+    if layers == "paper":
+        selector = PAPER_LAYERS.get(model_name)
+        transform = PAPER_TRANSFORMS.get(model_name, transform) if transform == "paper" else transform
+    else:  # kernel transforms: the architecture's choice, else every conv larger than 1x1; baselines: every conv
+        selector = SHADOW_LAYERS.get(model_name) if build_transform(transform).kernels_only else nn.Conv2d
+    sw = ShadowWeights(model, transform, layers=selector, seed=seed, scale_init=scale_init)
     return ShadowClassification(sw, images, labels, n_classes, device, augment)
 
 

@@ -247,9 +247,9 @@ class DropConnect(WeightTransform):
         return weight * draw
 
 
-def paper_transform() -> OneOfTransforms:
+def paper_transform(fraction: float = 0.3, scale: Sequence[float] = (0.8, 1.0)) -> OneOfTransforms:
     """The public WAS code's choice: a whole-pixel translation or a resized crop, at random each draw."""
-    return OneOfTransforms([KernelTranslate(0.3), KernelResizedCrop((0.8, 1.0))])
+    return OneOfTransforms([KernelTranslate(fraction), KernelResizedCrop(scale)])
 
 
 TRANSFORMS = {
