@@ -14,7 +14,7 @@ from weightaug.data.sources import SOURCES, load_source
 from weightaug.experiments.config import parse_setting, presets
 from weightaug.experiments.single import train_image_model, train_inr_model
 from weightaug.experiments.tables import reported
-from weightaug.inr.build import SplitConfig, estimate_fit, fit_with_progress, plan_build
+from weightaug.inr.build import SHARD_SIZE, SplitConfig, estimate_fit, fit_with_progress, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError
 from weightaug.inr.importer import import_peer_dataset
 from weightaug.inr.store import SPLITS, INRDataset
@@ -68,7 +68,7 @@ def main() -> None:
 @fields(NetworkSpec, "hidden", "activation", "w0", "output_offset", output_offset=0.5)
 @fields(FitConfig, "steps", "lr", "init", "target_psnr", "chunk_size")
 @fields(SplitConfig, "seed")
-@click.option("--shard-size", type=POSITIVE, default=4096, show_default=True, help="INRs per file (resume unit).")
+@click.option("--shard-size", type=POSITIVE, default=SHARD_SIZE, show_default=True, help="INRs per file (resume unit).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--overwrite", is_flag=True, help="Replace an output directory of another configuration.")
 @click.option("--dry-run", is_flag=True, help="Fit a sample, print how long the whole fit would take, write nothing.")
@@ -94,7 +94,8 @@ def fit(source, data_dir, download, out, shard_size, device, overwrite, dry_run,
             f"dry run: {e.sampled} INRs fitted in {e.seconds:.1f} s ({e.inrs_per_second:.1f} INRs/s, mean PSNR "
             f"{e.mean_psnr:.1f} dB); the whole fit of {e.total_items} INRs would take about {_duration(e.total_seconds)} here"
         )
-    _print_summary(INRDataset(fit_with_progress(out, src, spec, cfg, splits, shard_size, overwrite, info, device)))
+    options = {"shard_size": shard_size, "overwrite": overwrite, "source_info": info, "device": device}
+    _print_summary(INRDataset(fit_with_progress(out, src, spec, cfg, splits, **options)))
 
 
 def _duration(seconds: float) -> str:

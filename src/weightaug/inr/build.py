@@ -43,6 +43,7 @@ from weightaug.progress import progress_bar
 from weightaug.weights import NetworkSpec
 
 INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")
+SHARD_SIZE = 4096  # INRs per file, the unit of resuming
 _TRANSFORM_STREAM = 0x5EED  # offsets the seed so transform draws are independent of the init draws
 
 
@@ -239,7 +240,7 @@ def build_dataset(
     spec: NetworkSpec,
     fit: FitConfig,
     splits: SplitConfig,
-    shard_size: int = 4096,
+    shard_size: int = SHARD_SIZE,
     overwrite: bool = False,
     source_info: dict | None = None,
     device: str = "cpu",
@@ -324,19 +325,12 @@ def build_dataset(
 
 
 def fit_with_progress(
-    out: str | Path,
-    source: ImageSource,
-    spec: NetworkSpec,
-    fit: FitConfig,
-    splits: SplitConfig,
-    shard_size: int = 4096,
-    overwrite: bool = False,
-    source_info: dict | None = None,
-    device: str = "cpu",
-    enabled: bool = True,
-) -> Path:
-    """:func:`build_dataset` with a progress bar of INRs and their running mean PSNR."""
-    total = plan_build(source, spec, fit, splits, shard_size, source_info or {}).n_items
+    out: str | Path, source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, enabled: bool = True,
+    **options,
+) -> Path:  # fmt: skip
+    """:func:`build_dataset` (``options`` are its own) with a progress bar of INRs and their running mean PSNR."""
+    shard_size, source_info = options.get("shard_size", SHARD_SIZE), options.get("source_info") or {}
+    total = plan_build(source, spec, fit, splits, shard_size, source_info).n_items
     fitted = {"n": 0, "sum": 0.0}
 
     def update(n: int, psnr: Tensor) -> None:
@@ -347,7 +341,7 @@ def fit_with_progress(
 
     with progress_bar(rate=True, enabled=enabled) as bar:
         task = bar.add_task(f"fitting INRs into {out}", total=total, note="")
-        return build_dataset(out, source, spec, fit, splits, shard_size, overwrite, source_info, device, update)
+        return build_dataset(out, source, spec, fit, splits, **options, progress=update)
 
 
 def fit_shard(
