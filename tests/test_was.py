@@ -313,3 +313,20 @@ def test_layers_paper_are_the_public_codes_choices_per_architecture():
     assert all(m.groups > 1 for m in map(paper("mobilenet_v2").model.get_submodule, paper("mobilenet_v2").names))
     default = was_task("resnet18", "paper", "weak", images, labels, 2).sw
     assert "stem.0" in default.names and len(default.names) == 17
+
+
+def test_paper_choice_is_a_tensor_and_computes_exactly_the_chosen_transform():
+    from weightaug.was.transforms import paper_transform
+
+    t, g = paper_transform(), torch.Generator().manual_seed(0)
+    for _ in range(20):
+        w = torch.randn(8, 4, 3, 3, requires_grad=True)
+        k, grid = draw = t.draw(w.detach(), g)
+        assert isinstance(k, torch.Tensor)
+        out = t.apply(w, draw)
+        alone = w.detach().clone().requires_grad_()
+        expected = t.transforms[int(k)].apply(alone, grid)
+        assert torch.equal(out, expected)
+        out.square().sum().backward()
+        expected.square().sum().backward()
+        assert torch.equal(w.grad, alone.grad)

@@ -93,9 +93,9 @@ class ShadowWeights(nn.Module):
     ``(name, module)``. ``scale_init`` is the learnable per-layer scale's start: ``"one"``, or ``"uniform"``,
     U(0, 1) per layer from the wrapper's seed (the public code's).
 
-    Compile the wrapped model, ``sw.model.compile()``: the draws stay eager in the wrapper's forward and the
-    model compiles with its parametrizations in one graph. ``torch.compile(sw)`` traces the drawing too (Python
-    floats and a step counter), which breaks the graph and recompiles as they change.
+    Both ``sw.model.compile()`` and ``torch.compile(sw)`` compile the model with its parametrizations into one
+    graph that every draw reuses: drawing (:meth:`step`, Python floats and a step counter) runs eagerly, outside
+    the graph, and a choice among kernel transforms is a tensor (see ``OneOfTransforms.resamples``).
     """
 
     def __init__(
@@ -177,13 +177,22 @@ class ShadowWeights(nn.Module):
         finally:
             self._state.through_wrapper = old
 
+    @torch.compiler.disable  # drawing is Python control flow on floats and a counter: torch.compile skips it
+    def step(self) -> None:
+        """What a training forward does first: draw new shadow weights every ``every`` calls."""
+        if self._state.calls % self.every == 0:
+            self.resample()
+        self._state.calls += 1
+
     def forward(self, *args, **kwargs):
         if self.training and self.mode == "shadow":
-            if self._state.calls % self.every == 0:
-                self.resample()
-            self._state.calls += 1
-        with self.fixed_draws():
+            self.step()
+        state, inside = self._state, self._state.through_wrapper
+        state.through_wrapper = True
+        try:
             return self.model(*args, **kwargs)
+        finally:
+            state.through_wrapper = inside
 
     def _original_key(self, name: str) -> str:
         module = self.model.get_submodule(name)

@@ -191,10 +191,23 @@ class OneOfTransforms(WeightTransform):
 
     def draw(self, weight: Tensor, generator: torch.Generator) -> Draw:
         k = int(torch.randint(len(self.transforms), (), generator=generator))
-        return k, self.transforms[k].draw(weight, generator)
+        inner = self.transforms[k].draw(weight, generator)
+        return (torch.tensor(k), inner) if self.resamples else (k, inner)
+
+    @property
+    def resamples(self) -> bool:
+        """Whether every choice resamples kernels on a grid: then the choice is a tensor and ``apply`` samples
+        the grid every way and keeps the chosen one (tiny kernels; one graph under torch.compile whatever is
+        drawn, where a Python index would compile a graph per combination of choices)."""
+        return all(isinstance(t, KernelResample) for t in self.transforms)
 
     def apply(self, weight: Tensor, draw: Draw) -> Tensor:
         k, inner = draw
+        if isinstance(k, Tensor):
+            k, out = k.to(weight.device), self.transforms[0].apply(weight, inner)
+            for j, t in enumerate(self.transforms[1:], start=1):
+                out = torch.where(k == j, t.apply(weight, inner), out)
+            return out
         return self.transforms[k].apply(weight, inner)
 
 
