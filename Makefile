@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_augment.py
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_was.py
+	$(BIN)/python benchmarks/bench_was_compile.py
 
 clean:
 	rm -rf runs .pytest_cache
