@@ -290,6 +290,10 @@ def test_was_train_command(tmp_path):
     r = CliRunner().invoke(main, [*args, "--transform", "translate", "--out", str(tmp_path / "w")])
     assert r.exit_code == 0, r.output
     assert "shadow mode" in r.output and (tmp_path / "w" / "curves.png").is_file()
+    assert "BatchNorm recalibrated" in r.output and "train-mode BatchNorm at the best test epoch" in r.output
+    r = CliRunner().invoke(main, [*args, "--layers", "paper", "--scale-init", "uniform", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "p" / "results.json").read_text())["layers"] == "paper"
     r = CliRunner().invoke(main, [*args, "--transform", "twist", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "unknown weight transform 'twist'" in r.output
 
