@@ -187,7 +187,7 @@ class ShadowWeights(nn.Module):
     def forward(self, *args, **kwargs):
         if self.training and self.mode == "shadow":
             self.step()
-        state, inside = self._state, self._state.through_wrapper
+        state, inside = self._state, self._state.through_wrapper  # fixed_draws() by hand: dynamo traces this
         state.through_wrapper = True
         try:
             return self.model(*args, **kwargs)
