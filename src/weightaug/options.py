@@ -44,8 +44,8 @@ def _splitter(kind: type):
 def fields(source, *names: str, kinds: dict | None = None, **defaults):
     """Options for the fields (or parameters) ``names`` of a dataclass (or function), typed, defaulted and
     documented as they are: ``Annotated[type, help]``, a dict or tuple in the metadata a choice of its keys (a
-    dict of descriptions is the help too); ``kinds`` (click types) and ``defaults`` override. Integers count: at least 1 (at
-    least 0 where the default is 0), seeds any integer."""
+    dict of descriptions is the help too); ``kinds`` (click types) and ``defaults`` override. Integers count:
+    at least 1 (at least 0 where the default is 0), seeds any integer."""
     hints = typing.get_type_hints(source, include_extras=True)
     params = (
         dataclasses.fields(source)
