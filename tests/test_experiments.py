@@ -279,8 +279,17 @@ def test_was_experiment_runs_end_to_end_at_a_tiny_size(tmp_path):
     assert all("shadow_test_acc" in r["best"] for r in shadow)
     paper = [r["best"] for r in shadow if r["variant"] == "paper"]
     assert all(0.6 < b["dom_flops_ratio"] < 0.75 and "dom_test_acc" in b for b in paper)  # a third of 3x3 cut
+    sweeps = [r["final"]["dom_sweep"] for r in shadow if r["variant"] == "paper"]
+    assert len(sweeps) == 2 and all(len(rows) == 8 for rows in sweeps)  # the eight one-pixel shifts
+    assert {round(row["dom_flops_ratio"], 3) for row in sweeps[0]} == {
+        round(paper[0]["dom_flops_ratio"], 3),
+        round(sweeps[0][4]["dom_flops_ratio"], 3),
+    }
+    assert sweeps[0][4]["dom_flops_ratio"] < sweeps[0][0]["dom_flops_ratio"]  # a row and a column cut: fewer
+    assert all("final" not in r or not r["final"] for r in results["runs"].values() if r["variant"] != "paper")
     table = (out / "table.md").read_text()
     assert "weak recipe" in table and "strong recipe" in table and "shadow mode" in table
+    assert "FLOPs, chosen on validation" in table and "chosen, BatchNorm recalibrated" in table
     with pytest.raises(ConfigError, match="does not run at preset 'digits'"):
         load_config("was", "digits")
 

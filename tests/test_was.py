@@ -152,6 +152,35 @@ def test_desire_mode_really_cuts_flops_and_keeps_the_shadow_output(shift):
     assert not any(isinstance(m, type(sw)) for m in dom.modules())
 
 
+@pytest.mark.filterwarnings("error")  # the frozen copy carries no hook of the wrapper
+def test_desire_sweep_chooses_each_flops_level_on_validation_and_recalibrates_the_frozen_model():
+    from weightaug.was.batchnorm import recalibrated
+    from weightaug.was.desire import chosen_shift, desire_sweep, frozen_at_shift
+
+    model, x = model_and_input()
+    sw = ShadowWeights(model, "translate").eval()
+    batches = list(x.split(2))
+    seen = []
+
+    def evaluate(frozen):  # a stand-in metric that tells the models apart: the mean output
+        value = frozen(x).mean().item()
+        seen.append(value)
+        return {"val_acc": value, "test_acc": -value}
+
+    rows = desire_sweep(sw, x[:1], evaluate, batches)
+    assert [(r["dx"], r["dy"]) for r in rows][:2] == [(1, 0), (-1, 0)] and len(rows) == 8
+    levels = chosen_shift(rows)
+    assert len(levels) == 2 and list(levels) == sorted(levels, reverse=True)  # one column cut; a row and a column
+    for level, pick in levels.items():
+        same = [r for r in rows if round(r["dom_flops_ratio"], 3) == level]
+        assert pick["dom_val_acc"] == max(r["dom_val_acc"] for r in same) and len(same) == 4
+    frozen = frozen_at_shift(sw, 0, -1)
+    with recalibrated(frozen, batches):
+        expected = frozen(x).mean().item()
+    assert rows[3]["dom_recal_val_acc"] == pytest.approx(expected)
+    assert rows[3]["dom_recal_val_acc"] != pytest.approx(rows[3]["dom_val_acc"])  # the statistics changed
+
+
 def test_transforms_take_parameters_by_name_like_augmentations():
     from weightaug.registry import RegistryError
     from weightaug.was import build_transform

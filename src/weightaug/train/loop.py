@@ -76,6 +76,9 @@ class Task(Protocol):
         """Metrics after an epoch, e.g. ``{"val_acc": ..., "test_acc": ...}``; ``val_acc`` selects the best epoch."""
         ...
 
+    # optional: ``final() -> dict``, what is measured once on the trained model after the last epoch
+    # (kept as ``RunResult.final``)
+
 
 @dataclass
 class RunResult:
@@ -84,6 +87,7 @@ class RunResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    final: dict = field(default_factory=dict)  # the task's final(), if it has one, after the last epoch
 
     @property
     def best(self) -> dict[str, float]:
@@ -200,4 +204,8 @@ def train(
             atomic_save(path, lambda tmp, state=state: torch.save(state, tmp))
         if on_epoch is not None:
             on_epoch(epoch, metrics)
+    if len(result.history) == cfg.epochs and hasattr(task, "final"):
+        model.eval()
+        with torch.no_grad(), autocast(cfg.device):
+            result.final = task.final()
     return result

@@ -8,13 +8,12 @@ convolution with asymmetric padding that computes the same output. FLOPs are cou
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from weightaug.was.batchnorm import recalibrated
 from weightaug.was.shadow import ShadowWeights
 from weightaug.was.transforms import KernelTranslate, OneOfTransforms, WeightTransform, affine_draw
 
@@ -47,21 +46,53 @@ def fix_shift(sw: ShadowWeights, dx: int = 1, dy: int = 0) -> None:
         p.draw = draw
 
 
-def desire_metrics(sw: ShadowWeights, x: Tensor, evaluate, dx: int = 1, dy: int = 0) -> dict[str, float]:
-    """Accuracy and FLOPs of the desire-oriented model (every kernel shifted by (dx, dy), its emptied border
-    cut), against the plain model; ``evaluate(model) -> metrics``, ``x`` one input batch for counting FLOPs.
-    The wrapper's own draws are left as they were."""
+SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1))  # one column, row, or both cut
+
+
+def frozen_at_shift(sw: ShadowWeights, dx: int, dy: int) -> nn.Module:
+    """The desire-oriented model in eval() mode: every kernel shifted by (dx, dy), its emptied border cut. The
+    wrapper's own draws are left as they were."""
     saved = [p.draw for p in sw.parametrizations()]
     try:
         fix_shift(sw, dx, dy)
-        frozen = freeze_shadow(sw).eval()
+        return freeze_shadow(sw).eval()
     finally:
         for p, draw in zip(sw.parametrizations(), saved):
             p.draw = draw
+
+
+def desire_metrics(
+    sw: ShadowWeights, x: Tensor, evaluate, dx: int = 1, dy: int = 0, calibration: list[Tensor] | None = None
+) -> dict[str, float]:
+    """Accuracy and FLOPs of the desire-oriented model at the shift (dx, dy), against the plain model;
+    ``evaluate(model) -> metrics``, ``x`` one input batch for counting FLOPs. With ``calibration`` batches,
+    also after recalibrating the frozen model's BatchNorm on them (``dom_recal_``)."""
+    frozen = frozen_at_shift(sw, dx, dy)
     with sw.mode_as("plain"):
         plain_flops = count_flops(sw, x)
     metrics = {f"dom_{k}": v for k, v in evaluate(frozen).items()}
+    if calibration is not None:
+        with recalibrated(frozen, calibration):
+            metrics |= {f"dom_recal_{k}": v for k, v in evaluate(frozen).items()}
     return metrics | {"dom_flops_ratio": count_flops(frozen, x) / plain_flops}
+
+
+def desire_sweep(
+    sw: ShadowWeights, x: Tensor, evaluate, calibration: list[Tensor], shifts=SHIFTS
+) -> list[dict[str, float]]:
+    """:func:`desire_metrics` with recalibration at each shift: the rows from which a shift is chosen on
+    validation, per FLOPs ratio (:func:`chosen_shift`)."""
+    return [{"dx": dx, "dy": dy, **desire_metrics(sw, x, evaluate, dx, dy, calibration)} for dx, dy in shifts]
+
+
+def chosen_shift(rows: list[dict[str, float]], prefix: str = "dom_") -> dict[float, dict[str, float]]:
+    """Per FLOPs ratio (rounded to 0.1%), the sweep row with the best ``{prefix}val_acc``."""
+    best: dict[float, dict[str, float]] = {}
+    for row in rows:
+        level = round(row["dom_flops_ratio"], 3)
+        if level not in best or row[f"{prefix}val_acc"] > best[level][f"{prefix}val_acc"]:
+            best[level] = row
+    return dict(sorted(best.items(), reverse=True))
 
 
 class TrimmedConv2d(nn.Module):
@@ -97,7 +128,7 @@ def freeze_shadow(sw: ShadowWeights) -> nn.Module:
     """A plain copy of ``sw.model`` that computes its current shadow weights, zero kernel borders cut.
 
     Only convolutions can be frozen this way; their plain weights are not carried over."""
-    model = copy.deepcopy(sw.model)
+    model = sw.model_copy()
     with sw.mode_as("shadow"), torch.no_grad():
         for name in sw.names:
             module = sw.model.get_submodule(name)

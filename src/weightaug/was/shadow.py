@@ -213,13 +213,18 @@ class ShadowWeights(nn.Module):
                 f"the state_dict does not fit the wrapped model: missing {missing}, unexpected {unexpected}"
             )
 
-    def export_plain(self) -> nn.Module:
-        """A copy of the model with its plain weights and no parametrizations or hooks: what accuracy mode
-        computes, as an ordinary module (parametrizations registered before the wrapper are baked in too)."""
+    def model_copy(self) -> nn.Module:
+        """A deep copy of the wrapped model without the wrapper's direct-call hook (parametrizations kept)."""
         model = copy.deepcopy(self.model)
         for hooks in (m._forward_pre_hooks for m in model.modules()):
             for key in [k for k, h in hooks.items() if isinstance(h, _DirectCallCheck)]:
                 del hooks[key]
+        return model
+
+    def export_plain(self) -> nn.Module:
+        """A copy of the model with its plain weights and no parametrizations or hooks: what accuracy mode
+        computes, as an ordinary module (parametrizations registered before the wrapper are baked in too)."""
+        model = self.model_copy()
         _shadow_of(model.get_submodule(self.names[0]), self.param)._state.mode = "plain"  # the copy's own state
         for name in self.names:
             module = model.get_submodule(name)

@@ -19,9 +19,9 @@ from weightaug.data.sources import load_source
 from weightaug.data.splits import make_splits
 from weightaug.train import PixelClassification, TrainConfig
 from weightaug.was.batchnorm import recalibrated, train_mode_batchnorm
-from weightaug.was.desire import desire_metrics, shiftable
-from weightaug.was.models import PAPER_LAYERS, PAPER_TRANSFORMS, SHADOW_LAYERS, build_image_model
-from weightaug.was.shadow import ShadowWeights
+from weightaug.was.desire import desire_metrics, desire_sweep, shiftable
+from weightaug.was.models import IMAGE_MODELS, PAPER_LAYERS, PAPER_TRANSFORMS, SHADOW_LAYERS, build_image_model
+from weightaug.was.shadow import SCALE_INITS, ShadowWeights
 from weightaug.was.transforms import build_transform
 
 
@@ -44,6 +44,25 @@ RECIPES = {
     "weak": Recipe("sgd", "constant", 0.0, False, 0.01),  # the paper's: SGD 0.01, momentum 0.9, nothing else
     "strong": Recipe("sgd", "cosine", 5e-4, True, 0.05),  # crop + flip, weight decay, cosine schedule
 }
+
+
+def check_settings(
+    models: list[str], variants: list[str], recipes: list[str], layers: str = "default", scale_init: str = "one"
+) -> None:
+    """Raise a ValueError naming the first setting of shadow-weight runs that cannot run, before any work."""
+    bad = [m for m in models if m not in IMAGE_MODELS]
+    if bad:
+        raise ValueError(f"unknown model(s) {bad}; models: {', '.join(IMAGE_MODELS)}")
+    unknown = [r for r in recipes if r not in RECIPES]
+    if not recipes or unknown:
+        what = f"unknown recipe(s) {unknown}" if unknown else "recipes must not be empty"
+        raise ValueError(f"{what}; choose from {', '.join(RECIPES)}")
+    if layers not in LAYER_CHOICES or scale_init not in SCALE_INITS:
+        raise ValueError(f"layers must be one of {', '.join(LAYER_CHOICES)} and scale_init one of "
+                         f"{', '.join(SCALE_INITS)}, got {layers!r} and {scale_init!r}")  # fmt: skip
+    for variant in variants:
+        if variant != "none":
+            build_transform(variant)
 
 
 def image_data(
@@ -128,6 +147,14 @@ class ShadowClassification(ImageClassification):
             metrics |= desire_metrics(self.sw, self.images["test"][:1], evaluate)
         return metrics
 
+    def final(self) -> dict[str, list]:
+        """For translating transforms, the trained model's desire-oriented sweep (:func:`desire_sweep`: each
+        one-pixel shift, as frozen and with BatchNorm recalibrated), from which validation chooses the shift."""
+        if not self.desire:
+            return {}
+        evaluate = partial(PixelClassification.evaluate, self, splits=("val", "test"))
+        return {"dom_sweep": desire_sweep(self.sw, self.images["test"][:1], evaluate, self.calibration)}
+
 
 def was_task(
     model_name: str,
@@ -143,10 +170,7 @@ def was_task(
 ) -> PixelClassification:
     """The training task: plain training for ``transform == "none"``, else shadow weights with it, on the
     ``layers`` of :data:`LAYER_CHOICES` with the learnable scales starting at ``scale_init``."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    if layers not in LAYER_CHOICES:
-        raise ValueError(f"layers must be one of {', '.join(LAYER_CHOICES)}, got {layers!r}")
+    check_settings([model_name], [transform], [recipe], layers, scale_init)
     model = build_image_model(model_name, n_classes, images["train"].shape[1])
     augment = RECIPES[recipe].augment
     if transform == "none":
