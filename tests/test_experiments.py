@@ -294,6 +294,37 @@ def test_was_experiment_runs_end_to_end_at_a_tiny_size(tmp_path):
         load_config("was", "digits")
 
 
+@needs_fmnist
+def test_the_architecture_preset_pads_fashion_mnist_and_trains_the_public_codes_layers(tmp_path):
+    overrides = {**TINY, "train_size": 32, "val_size": 16, "test_size": 16, "epochs": 1, "variants": ["paper"]}
+    overrides["models"] = ["vgg16"]  # ResNet-18's frozen shifts are tested in test_was, the sweep on small_cnn
+    r = CliRunner().invoke(
+        main,
+        ["experiment", "was", "--preset", "was-fmnist-arch", "--out", str(tmp_path / "arch")]
+        + [a for k, v in overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")],
+    )
+    assert r.exit_code == 0, r.output
+    results = json.loads((tmp_path / "arch" / "results.json").read_text())
+    assert results["config"]["image_size"] == 32 and results["config"]["layers"] == "paper"
+    assert load_config("was", "was-fmnist-arch").variants == ["none", "paper", "noise"]
+    (run,) = results["runs"].values()
+    assert run["history"][0]["trainbn_test_acc"] >= 0 and "recal_val_acc" in run["history"][0]
+    assert not run["final"]  # VGG-16 in the public code: crop only, no shift to freeze
+
+
+def test_images_pad_centred_to_the_size_asked():
+    from weightaug.was.train import image_data, pad_to
+
+    x = torch.ones(2, 1, 28, 28)
+    padded = pad_to(x, 32)
+    assert padded.shape == (2, 1, 32, 32) and padded.sum() == x.sum()
+    assert padded[..., 2:30, 2:30].eq(1).all() and padded[..., :2, :].eq(0).all()
+    images, _, _ = image_data("digits", train_size=10, val_size=5, test_size=5, image_size=11)
+    assert images["train"].shape[-2:] == (11, 11) and images["train"][..., 1:9, 1:9].sum() > 0
+    with pytest.raises(ValueError, match="image_size 6 is smaller than the digits images"):
+        image_data("digits", image_size=6)
+
+
 def test_was_train_command(tmp_path):
     args = ["was", "train", "--data", "digits", "--epochs", "1", "--train-size", "200", "--val-size", "100"]
     r = CliRunner().invoke(main, [*args, "--transform", "translate", "--out", str(tmp_path / "w")])

@@ -72,6 +72,7 @@ class ShadowSettings:
     recipes: list[str] = field(default_factory=lambda: ["strong"])  # weak and/or strong (weightaug.was.train)
     layers: str = "default"  # or "paper": the public code's layers per architecture (weightaug.was.train)
     scale_init: str = "one"  # or "uniform": the learnable scales start at U(0, 1), as in the public code
+    image_size: int | None = None  # pad the images (zero, centred) to this size, e.g. 32 for the CIFAR models
 
 
 class Kind:
@@ -293,7 +294,8 @@ class ShadowWeights(Kind):
     def load(self, cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool):
         from weightaug.was.train import image_data
 
-        return image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size)
+        size = cfg.kind_settings.image_size
+        return image_data(cfg.source, cfg.data_dir, cfg.train_size, cfg.val_size, cfg.test_size, image_size=size)
 
     def task(self, cfg: ExperimentConfig, data, run: Run, device: str):
         from weightaug.was.train import was_task

@@ -72,13 +72,15 @@ def train_image_model(
     val_size: Annotated[int | None, "Validation images drawn from the training set (default 5000)."] = None,
     layers: Annotated[str, LAYER_CHOICES] = "default",
     scale_init: Annotated[str, {"one": "1", "uniform": "U(0, 1) per layer, as the public code"}] = "one",
+    image_size: Annotated[int | None, "Zero-pad the images, centred, to this size (e.g. 32)."] = None,
     seed: Annotated[int, "Seed of the split, the init and the shadow draws."] = 0,
     device: Annotated[str, "cpu or cuda."] = "cpu",
 ) -> RunResult:
     """Train an image classifier plainly (``transform="none"``) or with shadow weights into ``out``."""
     cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
-    images, labels, n_classes = image_data(data, data_dir, train_size, val_size, None, seed)
+    images, labels, n_classes = image_data(data, data_dir, train_size, val_size, None, seed, image_size)
     torch.manual_seed(seed)
     task = was_task(model, transform, recipe, images, labels, n_classes, device, seed, layers, scale_init)
     record = {"model": model, "data": data, "transform": transform, "recipe": recipe, "layers": layers}
+    record["image_size"] = image_size
     return train_to_folder(task, cfg, out, f"{model}, {transform}, {recipe} recipe", record)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from weightaug.data.sources import load_source
@@ -72,12 +73,28 @@ def image_data(
     val_size: int | None = None,
     test_size: int | None = None,
     seed: int = 0,
+    image_size: int | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], int]:
-    """Images and labels per split (validation drawn from the official training set), and the class count."""
+    """Images and labels per split (validation drawn from the official training set), and the class count;
+    with ``image_size``, the images zero-padded, centred, to that many pixels a side (28 -> 32 puts
+    Fashion-MNIST at the CIFAR models' input size, its black background extended)."""
     src = load_source(source, data_dir)
+    h, w = src.shape[1:]
+    if image_size is not None and image_size < max(h, w):
+        raise ValueError(f"image_size {image_size} is smaller than the {source} images ({h} x {w}); give at least "
+                         f"{max(h, w)}, or leave it out")  # fmt: skip
     ids = make_splits(src, seed, train_size, val_size, test_size)
-    images = {k: src.float_images(v) for k, v in ids.items()}
+    images = {k: pad_to(src.float_images(v), image_size) for k, v in ids.items()}
     return images, {k: src.labels[v] for k, v in ids.items()}, len(src.classes)
+
+
+def pad_to(images: Tensor, size: int | None) -> Tensor:
+    """``(N, C, H, W)`` images zero-padded, centred, to ``size`` x ``size`` (unchanged for None)."""
+    if size is None:
+        return images
+    h, w = images.shape[-2:]
+    top, left = (size - h) // 2, (size - w) // 2
+    return F.pad(images, (left, size - w - left, top, size - h - top))
 
 
 def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
