@@ -12,8 +12,9 @@ from weightaug.inr.fit import (
     loss_and_grads,
     psnr_from_mse,
 )
-from weightaug.inr.init import init_weights, uniform_streams
+from weightaug.inr.init import init_weights
 from weightaug.kernels import _sincos_poly, sine_and_slope
+from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
 
 

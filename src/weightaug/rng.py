@@ -2,10 +2,15 @@
 
 A seeded ``torch.Generator`` lives on one device (the training loop's is on the CPU). Drawing there keeps a seed's
 augmentations the same whether the weights sit on the CPU or a GPU.
+
+:func:`uniform_streams` is the other kind: one counter-based stream (splitmix64 over the counter) per
+(seed, object, view), the same whatever the batch, order or machine, with no generator state shared between
+objects and no Python loop per object (INR inits, input-view transforms, shapes and their sample points).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,3 +45,28 @@ def choice(weights: list[float], n: int, generator: torch.Generator | None, devi
     """``n`` indices drawn with replacement, in proportion to ``weights``, on ``device``."""
     probs = torch.tensor(weights, dtype=torch.float64, device=_source(generator, device))
     return torch.multinomial(probs, n, replacement=True, generator=generator).to(device)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, element-wise on uint64 (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def uniform_streams(seed: int, object_ids: Tensor, view_ids: Tensor, n: int) -> Tensor:
+    """``(B, n)`` float64 uniforms in [0, 1): row b depends only on (seed, object_ids[b], view_ids[b])."""
+    obj = object_ids.cpu().numpy().astype(np.uint64)
+    view = view_ids.cpu().numpy().astype(np.uint64)
+    with np.errstate(over="ignore"):
+        key = _mix(np.uint64(seed) * _GOLDEN + _M1)
+        key = _mix(key ^ (obj * _GOLDEN))
+        key = _mix(key ^ (view * _M2 + _GOLDEN))
+        counter = np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN
+        bits = _mix(key[:, None] + counter[None, :])
+    return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * 2.0**-53)

@@ -27,7 +27,6 @@ from torch import Tensor
 from weightaug.data.sources import ImageSource
 from weightaug.data.splits import make_splits
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
-from weightaug.inr.init import uniform_streams
 from weightaug.inr.store import (
     FORMAT,
     SPLITS,
@@ -40,6 +39,7 @@ from weightaug.inr.store import (
 )
 from weightaug.io import remove, sha256, staging_path, swap_in
 from weightaug.progress import progress_bar
+from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec
 
 INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")

@@ -1,8 +1,5 @@
-"""Initial weights of INRs, one independent random stream per (seed, object, view).
-
-A counter-based generator (splitmix64 over the counter) makes view k of object i the same whatever the
-batch, order or machine: no torch.Generator state is shared between networks, and no Python loop runs
-per network.
+"""Initial weights of INRs, one independent random stream per (seed, object, view)
+(:func:`weightaug.rng.uniform_streams`): view k of object i is the same whatever the batch, order or machine.
 """
 
 from __future__ import annotations
@@ -10,38 +7,14 @@ from __future__ import annotations
 import math
 from typing import Literal, get_args
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch
 
 Init = Literal["sitzmann", "dwsnets", "zero-bias"]
 INITS: tuple[str, ...] = get_args(Init)
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, element-wise on uint64 (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
-
-def uniform_streams(seed: int, object_ids: Tensor, view_ids: Tensor, n: int) -> Tensor:
-    """``(B, n)`` float64 uniforms in [0, 1): row b depends only on (seed, object_ids[b], view_ids[b])."""
-    obj = object_ids.cpu().numpy().astype(np.uint64)
-    view = view_ids.cpu().numpy().astype(np.uint64)
-    with np.errstate(over="ignore"):
-        key = _mix(np.uint64(seed) * _GOLDEN + _M1)
-        key = _mix(key ^ (obj * _GOLDEN))
-        key = _mix(key ^ (view * _M2 + _GOLDEN))
-        counter = np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN
-        bits = _mix(key[:, None] + counter[None, :])
-    return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * 2.0**-53)
 
 
 def init_weights(spec: NetworkSpec, init: Init, seed: int, object_ids: Tensor, view_ids: Tensor) -> WeightBatch:
