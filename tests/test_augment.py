@@ -58,6 +58,46 @@ def test_geometric_augmentations_are_the_inr_on_moved_coordinates(aug):
     torch.testing.assert_close(affine_inputs(wb, matrix, shift)(x), wb(moved_x), rtol=1e-10, atol=1e-10)
 
 
+SPEC_3D = NetworkSpec(in_dim=3, hidden=(32, 32), w0=5.0)
+POINTS_3D = torch.rand(500, 3, dtype=torch.float64) * 2 - 1
+
+
+@pytest.mark.parametrize(
+    "name", ["rotate", "rotate:axis=x", "rotate_so3", "translate", "scale", "scale_axes", "flip:axis=2:p=1"]
+)
+def test_3d_augmentations_are_the_occupancy_inr_on_moved_points(name):
+    aug = build_augmentation(name, SPEC_3D).transforms[0]
+    wb = random_batch(SPEC_3D, 6).to(torch.float64)
+    matrix, shift = aug.draw(wb, gen(2))
+    moved = aug(wb, generator=gen(2))[0]
+    moved_points = torch.einsum("bij,nj->bni", matrix, POINTS_3D) + shift.unsqueeze(1)
+    torch.testing.assert_close(moved(POINTS_3D), wb(moved_points), rtol=1e-10, atol=1e-10)
+    if name.startswith("rotate"):  # proper rotations: orthogonal, determinant one
+        torch.testing.assert_close(matrix @ matrix.transpose(1, 2), torch.eye(3, dtype=matrix.dtype).expand(6, 3, 3))
+        torch.testing.assert_close(torch.linalg.det(matrix), torch.ones(6, dtype=matrix.dtype))
+    if name == "rotate:axis=x":
+        assert (matrix[:, 0] == torch.tensor([1.0, 0, 0], dtype=matrix.dtype)).all()  # x stays where it is
+
+
+def test_so3_rotations_are_uniform():
+    from weightaug.rng import rotations
+
+    r = rotations(torch.rand(20000, 3, generator=gen(3)))
+    z = r[:, :, 2]  # where each rotation sends the z axis: uniform on the sphere
+    assert z.mean(0).abs().max() < 0.02 and (z.square().mean(0) - 1 / 3).abs().max() < 0.01
+
+
+@pytest.mark.parametrize("names", [*SYMMETRIES, "mixup_sign_align"])
+def test_symmetries_and_mixups_work_on_3d_inrs(names):
+    wb = random_batch(SPEC_3D, 16).map(lambda t: t * 3)
+    moved, targets = build_augmentation(names, SPEC_3D)(wb, targets_for(16), generator=gen())
+    assert not moved.equal(wb)
+    if names != "mixup_sign_align":  # a symmetry: every output stays where it was
+        torch.testing.assert_close(moved(POINTS_3D.float()), wb(POINTS_3D.float()), rtol=0, atol=3e-5)
+    else:
+        torch.testing.assert_close(targets.sum(1), torch.ones(16))
+
+
 def test_geometric_parameters_follow_their_ranges():
     wb = random_batch(SPEC, 2000).to(torch.float64)
     _, shift = Translate(max_shift=0.25).draw(wb, gen())
@@ -156,12 +196,14 @@ def test_same_seed_same_bytes_and_registry_parameters():
 
 
 def test_wrong_specs_fail_at_construction():
-    spec3d = NetworkSpec(in_dim=3, hidden=(8,))
+    spec4d = NetworkSpec(in_dim=4, hidden=(8,))
     relu = NetworkSpec(hidden=(8,), activation="relu")
-    with pytest.raises(AugmentationSpecError, match="2D"):
-        Rotate(spec=spec3d)
-    with pytest.raises(AugmentationSpecError, match="2D"):
-        build_augmentation("translate,rotate", spec3d)
+    with pytest.raises(AugmentationSpecError, match="acts on 2D or 3D coordinates; these INRs take 4D"):
+        Rotate(spec=spec4d)
+    with pytest.raises(AugmentationSpecError, match="acts on 3D coordinates; these INRs take 2D"):
+        build_augmentation("translate,rotate_so3", SPEC)
+    with pytest.raises(ValueError, match="axis must be one of x, y, z"):
+        Rotate(axis="w")
     with pytest.raises(AugmentationSpecError, match="sine"):
         SirenNegation(spec=relu)
     for name in ("siren_negation", "siren_bias", "mixup_sign_align"):

@@ -32,7 +32,7 @@ def test_hand_written_gradients_equal_autograd(spec):
     coords = coordinate_grid(6, 5).double()
     targets = torch.rand(3, 30, spec.out_dim, dtype=torch.double)
     params = [t.double().requires_grad_() for t in wb.tensors()]
-    mse, grads = loss_and_grads(spec, [p.detach() for p in params], coords, targets)
+    mse, _, grads = loss_and_grads(spec, [p.detach() for p in params], coords, targets)
     out = mlp_forward(spec, params[0::2], params[1::2], coords)
     ref = (out - targets).square().mean(dim=(1, 2))
     ref.sum().backward()

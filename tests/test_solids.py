@@ -171,3 +171,26 @@ def test_bad_mesh_files_are_skipped_with_their_reason_and_the_rest_load(tmp_path
         load_meshes("meshes", tmp_path / "flat")
     with pytest.raises(MeshError, match="modelnet40 needs its files: pass --data-dir"):
         load_meshes("modelnet40", None)
+
+
+def test_marching_cubes_of_a_ball_lies_on_its_sphere():
+    from weightaug.inr.render import cube_grid, surface_mesh
+
+    points = cube_grid(33)
+    vertices, faces = surface_mesh((0.7 - points.norm(dim=-1)).reshape(33, 33, 33), 0.0)
+    assert np.abs(np.linalg.norm(vertices, axis=1) - 0.7).max() < 0.01 and len(faces) > 100
+    assert surface_mesh(torch.ones(8, 8, 8), 0.0) is None  # nothing to draw
+
+
+def test_modelnet_downloads_and_unpacks_where_asked(tmp_path, monkeypatch):
+    import shutil
+
+    import weightaug.data.meshes as meshes
+
+    _modelnet(tmp_path / "site" / "ModelNet10")
+    archive = shutil.make_archive(str(tmp_path / "site" / "ModelNet10"), "zip", tmp_path / "site", "ModelNet10")
+    monkeypatch.setitem(meshes.MODELNET, "modelnet10", (f"file://{archive}", "ModelNet10"))
+    source = load_meshes("modelnet10", tmp_path / "data", download=True)
+    assert source.classes == ("ball", "cube") and (tmp_path / "data" / "ModelNet10" / "ball" / "train").is_dir()
+    assert not list((tmp_path / "data").glob(".*"))  # nothing half-unpacked left behind
+    assert load_meshes("modelnet10", tmp_path / "data").files == source.files  # found there the next time

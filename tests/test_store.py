@@ -29,7 +29,7 @@ def test_dataset_contents_and_disk_round_trip(small_dataset, digits):
     # PSNR on disk is the PSNR of the weights on disk
     targets = image_targets(digits.float_images(train.object_ids))
     psnr = psnr_from_mse((train.weights(coordinate_grid(8, 8)) - targets).square().mean(dim=(1, 2)))
-    torch.testing.assert_close(psnr, train.psnr, rtol=0, atol=1e-3)
+    torch.testing.assert_close(psnr, train.quality, rtol=0, atol=1e-3)
     manifest = json.loads((small_dataset / "manifest.json").read_text())
     assert manifest["splits"]["train"] == {"objects": 12, "views": 2, "input_views": 0}
     assert manifest["spec"]["hidden"] == [16, 16] and manifest["complete"]

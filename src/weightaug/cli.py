@@ -10,7 +10,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from weightaug.data.sources import SOURCES, load_source
+from weightaug.data.occupancy import PointsConfig
+from weightaug.data.solids import SOLID_SOURCES, load_any, spec_for
+from weightaug.data.sources import SOURCES
 from weightaug.experiments.config import parse_setting, presets
 from weightaug.experiments.single import train_image_model, train_inr_model
 from weightaug.experiments.tables import reported
@@ -60,13 +62,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--source", type=click.Choice(SOURCES), default="digits", show_default=True, help="Images to fit.")
+@click.option("--source", type=click.Choice(SOURCES + SOLID_SOURCES), default="digits", show_default=True,
+              help="Images (image INRs) or 3D shapes (occupancy INRs): shapes is the embedded procedural set.")  # fmt: skip
 @click.option("--data-dir", type=PATH, default=None, help="Folder holding the source's files.")
 @click.option("--download", is_flag=True, help="Download the source if it is not found (needs internet).")
 @click.option("--out", type=PATH, required=True, help="Output dataset directory.")
 @fields(SplitConfig, "views", "eval_views", "input_views", "input_transforms", "train_size", "val_size", "test_size")
-@fields(NetworkSpec, "hidden", "activation", "w0", "output_offset", output_offset=0.5)
-@fields(FitConfig, "steps", "lr", "init", "target_psnr", "chunk_size")
+@fields(NetworkSpec, "hidden", "activation", "w0", "output_offset", w0=None, output_offset=None)
+@fields(FitConfig, "steps", "lr", "init", "target_psnr", "target_iou", "chunk_size")
+@fields(PointsConfig, "uniform_points", "near_points", "near_sigma", "held_out_points")
 @fields(SplitConfig, "seed")
 @click.option("--shard-size", type=POSITIVE, default=SHARD_SIZE, show_default=True, help="INRs per file (resume unit).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
@@ -74,27 +78,32 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="Fit a sample, print how long the whole fit would take, write nothing.")
 def fit(source, data_dir, download, out, shard_size, device, overwrite, dry_run, **settings) -> None:
     """Fit an INR dataset: several views per object, in batches, resumable; run the same command in several
-    processes to fit it together."""
-    src = load_source(source, data_dir, download)
-    spec = build(NetworkSpec, settings, out_dim=src.shape[0])
-    cfg, splits, info = (
-        build(FitConfig, settings),
-        build(SplitConfig, settings),
-        {"data_dir": data_dir} if data_dir else {},
-    )
-    plan = plan_build(src, spec, cfg, splits, shard_size, info)
+    processes to fit it together. Image INRs default to w0 30 and output offset 0.5, occupancy INRs (3 -> 1
+    logit) to w0 5 and offset 0."""
+    solid = source in SOLID_SOURCES
+    src = load_any(source, data_dir, download, progress=True)
+    given = {k: settings[k] for k in ("hidden", "activation", "w0", "output_offset") if settings[k] is not None}
+    spec = spec_for(src, **{"output_offset": 0.0 if solid else 0.5, **given})
+    cfg, splits, points = build(FitConfig, settings), build(SplitConfig, settings), build(PointsConfig, settings)
+    info = {"data_dir": data_dir} if data_dir else {}
+    plan = plan_build(src, spec, cfg, splits, shard_size, info, points if solid else None)
     split_line = ", ".join(f"{k} {v['objects']} x {v['views']} views" for k, v in plan.config["splits"].items())
     console.print(
         f"[bold]{src.name}[/bold] -> {out}: {plan.n_items} INRs ({split_line}), spec {spec.widths}, "
         f"{spec.n_params} params each, lr {plan.config['fit']['lr']:.2g}"
     )
+    if solid and getattr(src, "skipped", None):
+        console.print(f"[yellow]skipped {len(src.skipped)} unusable mesh files[/yellow] (listed in the manifest), "
+                      f"e.g. {src.skipped[0]['file']}: {src.skipped[0]['reason']}")  # fmt: skip
     if dry_run:
-        e = estimate_fit(src, spec, cfg, splits, device)
+        e = estimate_fit(src, spec, cfg, splits, device, points if solid else None)
+        quality = f"mean held-out IoU {e.mean_quality:.3f}" if solid else f"mean PSNR {e.mean_quality:.1f} dB"
         return console.print(
-            f"dry run: {e.sampled} INRs fitted in {e.seconds:.1f} s ({e.inrs_per_second:.1f} INRs/s, mean PSNR "
-            f"{e.mean_psnr:.1f} dB); the whole fit of {e.total_items} INRs would take about {_duration(e.total_seconds)} here"
+            f"dry run: {e.sampled} INRs fitted in {e.seconds:.1f} s ({e.inrs_per_second:.1f} INRs/s, {quality}); "
+            f"the whole fit of {e.total_items} INRs would take about {_duration(e.total_seconds)} here"
         )
     options = {"shard_size": shard_size, "overwrite": overwrite, "source_info": info, "device": device}
+    options["points"] = points if solid else None
     _print_summary(INRDataset(fit_with_progress(out, src, spec, cfg, splits, **options)))
 
 
@@ -104,14 +113,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-PSNR_STATS = ("min", "p10", "median", "p90")
+QUALITY_STATS = ("min", "p10", "median", "p90")
 
 
-def _split_row(name: str, d: dict) -> tuple:
-    p = d["psnr"]
-    psnr = [f"{p['mean']:.2f} ± {p['std']:.2f}", *(f"{p[k]:.2f}" for k in PSNR_STATS)] if p else ["n/a"] * 5
+def _split_row(name: str, d: dict, quality: str) -> tuple:
+    p, digits = d[quality], 2 if quality == "psnr" else 3
+    cells = (
+        [f"{p['mean']:.{digits}f} ± {p['std']:.{digits}f}", *(f"{p[k]:.{digits}f}" for k in QUALITY_STATS)]
+        if p
+        else ["n/a"] * 5
+    )
     reached = f"{100 * p['reached_target']:.1f}%" if "reached_target" in p else "-"
-    return name, d["objects"], d["inrs"], " ".join(map(str, d["per_view"])), *psnr, reached
+    return name, d["objects"], d["inrs"], " ".join(map(str, d["per_view"])), *cells, reached
 
 
 def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
@@ -127,8 +140,9 @@ def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
     if s["source"]["name"] == "imported":
         roots = "; ".join(f"{a} -> {b}" for a, b in s["source"].get("roots", {}).items())
         stdout.print(f"imported from {s['source']['from']}" + (f", absolute paths re-rooted: {roots}" if roots else ""))
-    columns = ("split", "objects", "INRs", "INRs per view", "PSNR mean ± std", *PSNR_STATS, "reached target")
-    stdout.print(_table("", columns, (_split_row(name, d) for name, d in s["splits"].items())))
+    label = {"psnr": "PSNR (dB)", "iou": "held-out IoU"}[ds.quality]
+    columns = ("split", "objects", "INRs", "INRs per view", f"{label} mean ± std", *QUALITY_STATS, "reached target")
+    stdout.print(_table("", columns, (_split_row(name, d, ds.quality) for name, d in s["splits"].items())))
     if warning := fit_quality_warning(ds):
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
@@ -137,7 +151,8 @@ def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
 @click.argument("dataset", type=DATASET)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info(dataset: str, as_json: bool) -> None:
-    """Counts per split and view, PSNR distribution and spec of an INR dataset."""
+    """Counts per split and view, the fits' quality (PSNR, or held-out IoU of occupancy INRs) and spec of an
+    INR dataset."""
     _print_summary(INRDataset(dataset), as_json)
 
 

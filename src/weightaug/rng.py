@@ -10,6 +10,8 @@ objects and no Python loop per object (INR inits, input-view transforms, shapes 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -70,3 +72,16 @@ def uniform_streams(seed: int, object_ids: Tensor, view_ids: Tensor, n: int) -> 
         counter = np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN
         bits = _mix(key[:, None] + counter[None, :])
     return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+
+
+def rotations(u: Tensor) -> Tensor:
+    """``(B, 3, 3)`` rotations uniform on SO(3) from ``(B, 3)`` uniforms in [0, 1) (Shoemake's quaternions)."""
+    a, b, c = u.unbind(-1)
+    x, y = torch.sqrt(1 - a) * torch.sin(2 * math.pi * b), torch.sqrt(1 - a) * torch.cos(2 * math.pi * b)
+    z, w = torch.sqrt(a) * torch.sin(2 * math.pi * c), torch.sqrt(a) * torch.cos(2 * math.pi * c)
+    rows = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
+    return torch.stack([torch.stack(row, -1) for row in rows], -2)

@@ -50,7 +50,7 @@ class Augmentation:
     """Base class: subclasses implement :meth:`forward` on the chosen networks and say what they preserve."""
 
     needs_sine = False  # the augmentation is a symmetry of sine networks only
-    needs_2d = False  # the augmentation acts on 2D coordinates only
+    input_dims: tuple[int, ...] | None = None  # the coordinate dimensions it is defined for (None: any)
 
     def __init__(self, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
         if not 0.0 <= p <= 1.0:
@@ -66,8 +66,9 @@ class Augmentation:
             raise AugmentationSpecError(
                 f"{name} is a symmetry of sine networks (SIRENs); this spec is {spec.activation}"
             )
-        if self.needs_2d and spec.in_dim != 2:
-            raise AugmentationSpecError(f"{name} acts on 2D coordinates; these INRs take {spec.in_dim}D inputs")
+        if self.input_dims is not None and spec.in_dim not in self.input_dims:
+            dims = " or ".join(f"{d}D" for d in self.input_dims)
+            raise AugmentationSpecError(f"{name} acts on {dims} coordinates; these INRs take {spec.in_dim}D inputs")
 
     def __call__(
         self, weights: WeightBatch, targets: Tensor | None = None, generator: torch.Generator | None = None

@@ -58,19 +58,42 @@ class Translate(CoordinateTransform):
 
 
 class Rotate(CoordinateTransform):
-    """``f'(x) = f(R x)`` for a 2D rotation by theta ~ U(-max_degrees, max_degrees): ``W0 <- W0 R``."""
+    """``f'(x) = f(R x)`` for a rotation by theta ~ U(-max_degrees, max_degrees): in the plane (2D INRs) or
+    about ``axis`` x, y or z (3D INRs): ``W0 <- W0 R``."""
 
-    needs_2d = True
+    input_dims = (2, 3)
+    AXES = ("x", "y", "z")
 
-    def __init__(self, max_degrees: float = 30.0, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
-        self.max_degrees = max_degrees
+    def __init__(
+        self, max_degrees: float = 30.0, axis: str = "z", p: float = 1.0, spec: NetworkSpec | None = None
+    ) -> None:
+        if axis not in self.AXES:
+            raise ValueError(f"Rotate: axis must be one of {', '.join(self.AXES)}, got {axis!r}")
+        self.max_degrees, self.axis = max_degrees, axis
         super().__init__(p, spec)
 
     def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         limit = math.radians(self.max_degrees)
         theta = _uniform(weights, -limit, limit, generator)
         c, s = torch.cos(theta), torch.sin(theta)
-        return torch.stack([torch.stack([c, -s], 1), torch.stack([s, c], 1)], 1), _no_shift(weights)
+        plane = torch.stack([torch.stack([c, -s], 1), torch.stack([s, c], 1)], 1)
+        if weights.spec.in_dim == 2:
+            return plane, _no_shift(weights)
+        others = [k for k in range(3) if k != self.AXES.index(self.axis)]  # the plane the rotation turns
+        matrix = _eye(weights).clone()
+        matrix[:, others[0], others[0]], matrix[:, others[0], others[1]] = plane[:, 0, 0], plane[:, 0, 1]
+        matrix[:, others[1], others[0]], matrix[:, others[1], others[1]] = plane[:, 1, 0], plane[:, 1, 1]
+        return matrix, _no_shift(weights)
+
+
+class RotateSO3(CoordinateTransform):
+    """``f'(x) = f(R x)`` for R uniform on the rotations of 3D space (Shoemake's quaternions): ``W0 <- W0 R``."""
+
+    input_dims = (3,)
+
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        u = rng.rand((len(weights), 3), generator, weights.device, weights.dtype)
+        return rng.rotations(u), _no_shift(weights)
 
 
 class Scale(CoordinateTransform):
@@ -80,13 +103,21 @@ class Scale(CoordinateTransform):
         self, min_scale: float = 0.8, max_scale: float = 1.2, p: float = 1.0, spec: NetworkSpec | None = None
     ) -> None:
         if not 0 < min_scale <= max_scale:
-            raise ValueError(f"Scale needs 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
+            raise ValueError(f"{type(self).__name__} needs 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
         self.min_scale, self.max_scale = min_scale, max_scale
         super().__init__(p, spec)
 
     def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         s = _uniform(weights, self.min_scale, self.max_scale, generator)
         return _eye(weights) * s[:, None, None], _no_shift(weights)
+
+
+class ScaleAxes(Scale):
+    """``f'(x) = f(diag(s) x)``, each s_i ~ U(min_scale, max_scale) on its own (anisotropic): ``W0 <- W0 diag(s)``."""
+
+    def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        s = _uniform(weights, self.min_scale, self.max_scale, generator, weights.spec.in_dim)
+        return torch.diag_embed(s), _no_shift(weights)
 
 
 class Flip(CoordinateTransform):

@@ -7,7 +7,7 @@ from functools import partial
 
 from weightaug.augment.agnostic import Dropout, GaussianNoise, LabelSmoothing, QuantileMask
 from weightaug.augment.base import Augmentation, Compose
-from weightaug.augment.geometric import Flip, Rotate, Scale, Translate
+from weightaug.augment.geometric import Flip, Rotate, RotateSO3, Scale, ScaleAxes, Translate
 from weightaug.augment.mixup import MixUp
 from weightaug.augment.symmetric import NeuronPermutation, SirenBiasShift, SirenNegation
 from weightaug.registry import RegistryError, parse
@@ -16,7 +16,9 @@ from weightaug.weights import NetworkSpec
 REGISTRY: dict[str, Callable[..., Augmentation]] = {
     "translate": Translate,
     "rotate": Rotate,
+    "rotate_so3": RotateSO3,
     "scale": Scale,
+    "scale_axes": ScaleAxes,
     "flip": Flip,
     "noise": GaussianNoise,
     "dropout": Dropout,

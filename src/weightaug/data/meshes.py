@@ -11,6 +11,8 @@ watertight, some with inconsistent winding. A file that cannot be used is skippe
 from __future__ import annotations
 
 import importlib
+import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,14 +21,21 @@ import torch
 from torch import Tensor
 
 from weightaug.data.occupancy import SURFACE, stream
+from weightaug.data.sources import download
 from weightaug.progress import progress_bar
 
 MESH_SUFFIXES = (".off", ".obj", ".ply", ".stl")
 HALF_SIDE = 0.9  # a normalised mesh's longest bounding-box side spans [-HALF_SIDE, HALF_SIDE]
 _HOW_TO_GET = {
-    "modelnet40": "pass --data-dir to the unpacked ModelNet40 folder (<class>/train|test/*.off)",
-    "modelnet10": "pass --data-dir to the unpacked ModelNet10 folder (<class>/train|test/*.off)",
+    "modelnet40": "pass --data-dir to the unpacked ModelNet40 folder (<class>/train|test/*.off), or --download",
+    "modelnet10": "pass --data-dir to the unpacked ModelNet10 folder (<class>/train|test/*.off), or --download",
     "meshes": "pass --data-dir to a folder of class sub-folders holding .off, .obj, .ply or .stl files",
+}
+
+
+MODELNET = {  # the archives on the ModelNet site, and the folder each unpacks to
+    "modelnet40": ("http://modelnet.cs.princeton.edu/ModelNet40.zip", "ModelNet40"),
+    "modelnet10": ("http://3dvision.princeton.edu/projects/2014/3DShapeNets/ModelNet10.zip", "ModelNet10"),
 }
 
 
@@ -154,23 +163,44 @@ def _holds_meshes(folder: Path) -> bool:
     )
 
 
-def find_mesh_root(name: str, data_dir: str | Path | None) -> Path:
-    """The folder holding the class sub-folders: ``data_dir`` itself, or ``data_dir/ModelNet40`` and the like."""
-    if data_dir is None:
+def find_mesh_root(name: str, data_dir: str | Path | None, download: bool = False) -> Path:
+    """The folder holding the class sub-folders: ``data_dir`` itself, or ``data_dir/ModelNet40`` and the like
+    (``download``: fetched and unpacked there first, or under ~/.cache/weightaug, when missing)."""
+    if data_dir is None and not download:
         raise MeshError(f"{name} needs its files: {_HOW_TO_GET[name]}")
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise MeshError(f"{root} is not a folder; {_HOW_TO_GET[name]}")
-    named = root / {"modelnet40": "ModelNet40", "modelnet10": "ModelNet10"}.get(name, "")
+    root = Path(data_dir) if data_dir is not None else Path.home() / ".cache" / "weightaug"
+    named = root / MODELNET[name][1] if name in MODELNET else root
     for candidate in (named, root):
         if candidate.is_dir() and any(p.is_dir() and _holds_meshes(p) for p in candidate.iterdir()):
             return candidate
+    if download and name in MODELNET:
+        return download_modelnet(name, root)
+    if not root.is_dir():
+        raise MeshError(f"{root} is not a folder; {_HOW_TO_GET[name]}")
     raise MeshError(f"{root} holds no class sub-folders of meshes; {_HOW_TO_GET[name]}")
 
 
-def load_meshes(name: str, data_dir: str | Path | None, progress: bool = False) -> MeshSource:
+def download_modelnet(name: str, root: Path) -> Path:
+    """ModelNet's archive fetched into ``root`` and unpacked beside it, then moved into place whole."""
+    url, folder = MODELNET[name]
+    archive = root / f"{folder}.zip"
+    download(url, archive)
+    staging = root / f".{folder}.unpacking"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(staging)
+    except zipfile.BadZipFile as err:
+        raise MeshError(f"{archive} is not a zip archive ({err}); delete it and download again") from err
+    unpacked = staging / folder if (staging / folder).is_dir() else staging
+    unpacked.replace(root / folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    return root / folder
+
+
+def load_meshes(name: str, data_dir: str | Path | None, progress: bool = False, download: bool = False) -> MeshSource:
     """Read every mesh of a folder (``name``: modelnet40, modelnet10 or meshes), skipping unusable files."""
-    root = find_mesh_root(name, data_dir)
+    root = find_mesh_root(name, data_dir, download)
     split = any((p / "train").is_dir() for p in root.iterdir() if p.is_dir())
     listed = _class_files(root, "train") + _class_files(root, "test") if split else _class_files(root, None)
     if not listed:

@@ -9,7 +9,8 @@ in the cube from another stream. Every draw depends on (seed, object, purpose) o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Annotated, Protocol
 
 import torch
 from torch import Tensor
@@ -32,6 +33,20 @@ class SolidSource(Protocol):
     def surface(self, ids: Tensor, n: int, seed: int) -> Tensor:
         """``(B, n, 3)`` points on the solids' surfaces, drawn from (seed, object)."""
         ...
+
+
+@dataclass(frozen=True)
+class PointsConfig:
+    """Where an occupancy INR is fitted and measured (per object, from its own stream)."""
+
+    uniform_points: Annotated[int, "Occupancy fits: points uniform in the cube per object."] = 2048
+    near_points: Annotated[int, "Occupancy fits: points near the surface per object."] = 2048
+    near_sigma: Annotated[float, "Occupancy fits: the near points' Gaussian distance from the surface."] = 0.02
+    held_out_points: Annotated[int, "Occupancy fits: held-out uniform points per object, for IoU."] = 16384
+
+    def __post_init__(self) -> None:
+        if min(self.uniform_points, self.near_points, self.held_out_points) < 1 or self.near_sigma < 0:
+            raise ValueError(f"point counts must be >= 1 and sigma >= 0, got {self}")
 
 
 def stream(seed: int, ids: Tensor, purpose: int, n: int) -> Tensor:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from weightaug.data.occupancy import surface_by_bisection
-from weightaug.rng import uniform_streams
+from weightaug.rng import rotations, uniform_streams
 
 RADIUS = 0.85  # the circumscribed radius of every solid before its deformation
 MAX_WARP = 0.04  # the deformation's largest displacement
@@ -129,29 +129,6 @@ SHAPES: dict[str, Inside] = {
     "octahedron": _octahedron,
     "cross": _cross,
 }
-
-
-def rotations(u: Tensor) -> Tensor:
-    """``(B, 3, 3)`` rotations, uniform on SO(3), from ``(B, 3)`` uniforms (Shoemake's quaternion method)."""
-    a, b, c = u.unbind(-1)
-    q = torch.stack(
-        [
-            torch.sqrt(1 - a) * torch.sin(2 * math.pi * b),
-            torch.sqrt(1 - a) * torch.cos(2 * math.pi * b),
-            torch.sqrt(a) * torch.sin(2 * math.pi * c),
-            torch.sqrt(a) * torch.cos(2 * math.pi * c),
-        ],
-        -1,
-    )
-    x, y, z, w = q.unbind(-1)
-    return torch.stack(
-        [
-            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            torch.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            torch.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def _find_idx_dir(name: str, data_dir: str | Path | None, download: bool) -> Pat
     if download:
         target = Path(data_dir) if data_dir is not None else Path.home() / ".cache" / "weightaug" / name
         for stem in _IDX_FILES.values():
-            _download(_URLS[name] + stem + ".gz", target / f"{stem}.gz")
+            download(_URLS[name] + stem + ".gz", target / f"{stem}.gz")
         return target
     looked = "\n  ".join(str(c) for c in candidates)
     raise DataNotFoundError(
@@ -208,7 +208,7 @@ def _find_cifar(name: str, data_dir: str | Path | None, download: bool) -> Path:
     if download:
         target = roots[0]
         archive = target / layout.archive
-        _download(_URLS[name], archive)
+        download(_URLS[name], archive)
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
         return target / layout.folder
@@ -236,7 +236,7 @@ def _load_cifar(name: str, folder: Path) -> ImageSource:
     )
 
 
-def _download(url: str, dest: Path) -> None:
+def download(url: str, dest: Path) -> None:
     """Download ``url`` to ``dest`` atomically (a temp file renamed on success)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():

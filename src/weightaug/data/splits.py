@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import Tensor
 
-from weightaug.data.sources import ImageSource
+
+class Labelled(Protocol):
+    """Any source: images or solids, numbered with the official train set first."""
+
+    name: str
+    labels: Tensor
+    n_train: int
 
 
 def make_splits(
-    source: ImageSource,
+    source: Labelled,
     seed: int = 0,
     train_size: int | None = None,
     val_size: int | None = None,
@@ -17,14 +25,14 @@ def make_splits(
 ) -> dict[str, Tensor]:
     """Seeded object ids per split (each split in a seeded random order, then cut to its size).
 
-    ``None`` sizes: all available (val: 5,000 of the official train set for sources that have one, else 15% of
-    the objects; test: the official test set, else 15%)."""
+    ``None`` sizes: all available (val: 5,000 of the official train set for sources that have one, or 15% of it
+    where that is fewer, else 15% of the objects; test: the official test set, else 15%)."""
     g = torch.Generator().manual_seed(seed)
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     n = len(source.labels)
     if source.n_train:
         pool = torch.randperm(source.n_train, generator=g)
-        n_val = 5000 if val_size is None else val_size
+        n_val = min(5000, round(0.15 * source.n_train)) if val_size is None else val_size
         if n_val >= source.n_train:
             raise ValueError(f"val size {n_val} leaves no training objects out of {source.n_train}")
         val, train = pool[:n_val], pool[n_val:]

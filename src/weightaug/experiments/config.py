@@ -120,15 +120,16 @@ def load_config(name: str, preset: str, overrides: dict | None = None) -> Experi
 def validate(cfg: ExperimentConfig) -> None:
     """Refuse a config that would fail later: unknown models, augmentations or sizes, before any work starts.
     The generic checks are here; the kind checks its own models and variants."""
+    from weightaug.data.solids import SOLID_SOURCES
     from weightaug.data.sources import SOURCES
     from weightaug.inr.fit import FitConfig
-    from weightaug.train import PIXEL_MODELS, TrainConfig
+    from weightaug.train import BASELINES, TrainConfig
 
-    if cfg.source not in SOURCES:
-        raise ConfigError(f"source {cfg.source!r} is not one of {', '.join(SOURCES)}")
-    bad = [m for m in cfg.pixel_models if m not in PIXEL_MODELS]
+    if cfg.source not in SOURCES + SOLID_SOURCES:
+        raise ConfigError(f"source {cfg.source!r} is not one of {', '.join(SOURCES + SOLID_SOURCES)}")
+    bad = [m for m in cfg.pixel_models if m not in BASELINES]
     if bad:
-        raise ConfigError(f"unknown pixel baseline(s) {bad}; choose from {', '.join(PIXEL_MODELS)}")
+        raise ConfigError(f"unknown pixel baseline(s) {bad}; choose from {', '.join(BASELINES)}")
     if not cfg.seeds or not cfg.models or not cfg.variants:
         raise ConfigError("seeds, models and variants must not be empty")
     if min(cfg.view_list) < 1 or not all(0 < f <= 1 for f in cfg.train_fractions):

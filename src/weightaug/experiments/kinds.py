@@ -18,15 +18,14 @@ from pathlib import Path
 
 import torch
 
-from weightaug.data.sources import load_source
+from weightaug.data.solids import load_any, spec_for
 from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
 from weightaug.experiments.tables import collect, findings, md_table, mean_std
 from weightaug.inr.build import SplitConfig, fit_with_progress
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
-from weightaug.train import PixelClassification, Splits, TrainConfig, pixel_model
+from weightaug.train import SURFACE_POINTS, PixelClassification, Splits, TrainConfig, is_baseline, pixel_model
 from weightaug.train.tasks import inr_task
-from weightaug.weights import NetworkSpec
 
 
 class KindError(ValueError):
@@ -51,7 +50,7 @@ class Run:
 
     @property
     def is_pixel(self) -> bool:
-        return self.model.startswith("pixel-")
+        return is_baseline(self.model)
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ class Overfitting(Kind):
 
         curves = {}
         for run in results["runs"].values():
-            if not run["model"].startswith("pixel-"):
+            if not is_baseline(run["model"]):
                 curves.setdefault((run["model"], run["views"]), []).append(run["history"])
         for (model, views), histories in curves.items():
             for metric, style in (("train_acc", "--"), ("test_acc", "-")):
@@ -377,8 +376,8 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     side by side fit it together, shard by shard)."""
     digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in DATA_KEYS]).encode()).hexdigest()[:8]
     root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
-    source = load_source(cfg.source, cfg.data_dir)
-    spec = NetworkSpec(out_dim=source.shape[0], output_offset=cfg.output_offset)
+    source = load_any(cfg.source, cfg.data_dir, progress=progress)
+    spec = spec_for(source, output_offset=cfg.output_offset)
     chunk = FIT_CHUNK[torch.device(device).type]
     if (root / "manifest.json").is_file():
         old = read_manifest(root)
@@ -402,14 +401,21 @@ def subset(part: INRSplit, views: int, fraction: float) -> INRSplit:
 
 
 def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> PixelClassification:
-    """The pixel baseline on the raw images of the dataset's objects, split as the INRs are."""
-    source = load_source(ds.manifest["source"]["name"], cfg.data_dir)
-    images, labels = {}, {}
+    """The baseline on the raw objects of the dataset, split as the INRs are: their images, or for 3D shapes
+    :data:`SURFACE_POINTS` points on each surface (drawn from the split seed, per object)."""
+    source = load_any(ds.manifest["source"]["name"], cfg.data_dir)
+    solid = ds.quality == "iou"
+    if solid != run.model.startswith("points-"):
+        raise KindError(f"{run.model} does not take {'3D shapes' if solid else 'images'}; use "
+                        f"{'points-pointnet' if solid else 'pixel-mlp or pixel-cnn'} as the baseline")  # fmt: skip
+    seed = ds.manifest["split_config"]["seed"]
+    inputs, labels = {}, {}
     for name in ("train", "val", "test"):
         ids = ds.column(name, "object_ids")[ds.column(name, "view_ids") == 0]
-        images[name], labels[name] = source.float_images(ids), source.labels[ids]
-    model = pixel_model(run.model, source.shape, len(source.classes))
-    return PixelClassification(model, images, labels, len(source.classes), device)
+        inputs[name] = source.surface(ids, SURFACE_POINTS, seed) if solid else source.float_images(ids)
+        labels[name] = source.labels[ids]
+    model = pixel_model(run.model, tuple(inputs["train"].shape[1:]), len(source.classes))
+    return PixelClassification(model, inputs, labels, len(source.classes), device)
 
 
 def augment_of(variant: str) -> tuple[str, str | None]:

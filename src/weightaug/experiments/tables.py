@@ -10,6 +10,8 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable
 
+from weightaug.train.pixel import is_baseline
+
 Cell = Callable[[dict], tuple[str, str]]  # a run's (row, column)
 
 
@@ -59,7 +61,7 @@ def collect(results: dict, cell: Cell, metric: str = "test_acc", selected_by: st
         if value is None:
             continue  # e.g. shadow accuracy of a plainly trained model
         value *= 100
-        if run["model"].startswith("pixel-"):
+        if is_baseline(run["model"]):
             pixels[run["model"]].append(value)
         else:
             cells[cell(run)].append(value)
@@ -80,7 +82,7 @@ def paired_gains(results: dict, cell: Cell, baseline: str) -> dict[tuple[str, st
     """Per (row, model), the test-accuracy gain in points over the ``baseline`` row of the same model and seed."""
     by_seed = defaultdict(dict)
     for run in results["runs"].values():
-        if not run["model"].startswith("pixel-"):
+        if not is_baseline(run["model"]):
             by_seed[cell(run)][run["seed"]] = 100 * run["best"]["test_acc"]
     gains = {}
     for (row, model), values in by_seed.items():

@@ -1,4 +1,5 @@
-"""Build an INR dataset from an image source: splits, views, shard-by-shard fitting that resumes.
+"""Build an INR dataset from an image source (image INRs, PSNR) or a 3D source (occupancy INRs, IoU on
+held-out points): splits, views, shard-by-shard fitting that resumes.
 
 Items of a split are its objects in split order, each with views ``0 .. V-1``: the first ``views`` are
 independent fits of the image (neural views), the next ``input_views`` fits of randomly transformed
@@ -16,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from weightaug.data.occupancy import PointsConfig, held_out_samples, iou, occupancy_samples
+from weightaug.data.solids import Solids, describe
 from weightaug.data.sources import ImageSource
 from weightaug.data.splits import make_splits
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
@@ -40,7 +43,7 @@ from weightaug.inr.store import (
 from weightaug.io import remove, sha256, staging_path, swap_in
 from weightaug.progress import progress_bar
 from weightaug.rng import uniform_streams
-from weightaug.weights import NetworkSpec
+from weightaug.weights import NetworkSpec, WeightBatch
 
 INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")
 SHARD_SIZE = 4096  # INRs per file, the unit of resuming
@@ -112,25 +115,42 @@ def transform_images(images: Tensor, u: Tensor, transforms: tuple[str, ...]) -> 
 
 
 def plan_build(
-    source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, shard_size: int, source_info: dict
+    source: ImageSource | Solids,
+    spec: NetworkSpec,
+    fit: FitConfig,
+    splits: SplitConfig,
+    shard_size: int,
+    source_info: dict,
+    points: PointsConfig | None = None,
 ) -> BuildPlan:
-    """Splits and shard layout of a build, and the configuration that identifies it."""
-    if spec.out_dim != source.shape[0]:
-        raise ValueError(f"spec has {spec.out_dim} outputs but {source.name} images have {source.shape[0]} channels")
-    if spec.in_dim != 2:
-        raise ValueError(f"image INRs take 2D coordinates; spec has in_dim {spec.in_dim}")
+    """Splits and shard layout of a build, and the configuration that identifies it (for a 3D source, with
+    the ``points`` its INRs are fitted and measured on)."""
+    if isinstance(source, ImageSource):
+        if spec.out_dim != source.shape[0]:
+            raise ValueError(
+                f"spec has {spec.out_dim} outputs but {source.name} images have {source.shape[0]} channels"
+            )
+        if spec.in_dim != 2:
+            raise ValueError(f"image INRs take 2D coordinates; spec has in_dim {spec.in_dim}")
+        described, loss = (
+            {"name": source.name, "image_shape": list(source.shape), "classes": list(source.classes)},
+            "mse",
+        )
+    else:
+        if (spec.in_dim, spec.out_dim) != (3, 1):
+            raise ValueError(
+                f"occupancy INRs map a 3D point to one logit; spec has {spec.in_dim} inputs and {spec.out_dim} outputs"
+            )
+        if splits.input_views:
+            raise ValueError("input views transform images; a 3D source takes neural views only (--input-views 0)")
+        described, loss = describe(source), "bce"
     objects, fit = splits.objects(source), fit.for_spec(spec)
     config = {
         "format": FORMAT,
         "version": VERSION,
         "spec": spec.to_dict(),
-        "fit": fit.to_dict(),  # chunk_size included: BLAS rounding may differ with it
-        "source": {
-            **source_info,
-            "name": source.name,
-            "image_shape": list(source.shape),
-            "classes": list(source.classes),
-        },
+        "fit": fit.to_dict(loss),  # chunk_size included: BLAS rounding may differ with it
+        "source": {**source_info, **described},
         "splits": {
             name: {
                 "objects": len(ids),
@@ -148,6 +168,8 @@ def plan_build(
         },
         "shard_size": shard_size,
     }
+    if loss == "bce":  # drawn from the split seed, per object (weightaug.data.occupancy)
+        config |= {"quality": "iou", "points": asdict(points or PointsConfig())}
     shards = []
     for name in SPLITS:
         n_items = len(objects[name]) * splits.views_of(name)
@@ -236,7 +258,7 @@ def _sync(root: Path, plan: BuildPlan, finished: set[str], progress: Callable[[i
 
 def build_dataset(
     out: str | Path,
-    source: ImageSource,
+    source: ImageSource | Solids,
     spec: NetworkSpec,
     fit: FitConfig,
     splits: SplitConfig,
@@ -245,6 +267,7 @@ def build_dataset(
     source_info: dict | None = None,
     device: str = "cpu",
     progress: Callable[[int, Tensor], None] | None = None,
+    points: PointsConfig | None = None,
 ) -> Path:
     """Fit (or resume fitting) the dataset described by the arguments into ``out``.
 
@@ -259,7 +282,7 @@ def build_dataset(
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     final = Path(out)
-    plan = plan_build(source, spec, fit, splits, shard_size, source_info or {})
+    plan = plan_build(source, spec, fit, splits, shard_size, source_info or {}, points)
     root, staged = final, staging_path(final)
     if not final.exists():
         final.mkdir(parents=True, exist_ok=True)
@@ -287,7 +310,7 @@ def build_dataset(
     finished = {e["file"] for e in manifest["shards"]}
     if progress is not None:
         progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
-    coords = coordinate_grid(*source.shape[1:], device=device)
+    points = PointsConfig(**plan.config["points"]) if "points" in plan.config else None
     started = time.time()
     for wait in (False, True):  # first the shards nobody is fitting, then those of other workers
         for entry in plan.shards:
@@ -300,8 +323,9 @@ def build_dataset(
                     _sync(root, plan, finished, progress)
                 if entry["file"] in finished:
                     continue
-                part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, coords, progress)
-                digest = write_shard(root, entry["file"], part)
+                objects = plan.objects[entry["split"]]
+                part = fit_shard(source, spec, fit, splits, objects, entry, device, progress, points)
+                digest = write_shard(root, entry["file"], part, plan.config.get("quality", "psnr"))
                 with _locked(root):
                     manifest = _sync(root, plan, finished, progress)
                     manifest["shards"] = sorted(
@@ -325,40 +349,46 @@ def build_dataset(
 
 
 def fit_with_progress(
-    out: str | Path, source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, enabled: bool = True,
-    **options,
+    out: str | Path, source: ImageSource | Solids, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig,
+    enabled: bool = True, **options,
 ) -> Path:  # fmt: skip
-    """:func:`build_dataset` (``options`` are its own) with a progress bar of INRs and their running mean PSNR."""
+    """:func:`build_dataset` (``options`` are its own) with a progress bar of INRs and their running mean
+    quality (PSNR, or held-out IoU)."""
     shard_size, source_info = options.get("shard_size", SHARD_SIZE), options.get("source_info") or {}
-    total = plan_build(source, spec, fit, splits, shard_size, source_info).n_items
+    plan = plan_build(source, spec, fit, splits, shard_size, source_info, options.get("points"))
     fitted = {"n": 0, "sum": 0.0}
+    label = "mean IoU {:.3f}" if plan.config.get("quality") == "iou" else "mean PSNR {:.1f} dB"
 
-    def update(n: int, psnr: Tensor) -> None:
-        fitted["n"] += psnr.numel()
-        fitted["sum"] += psnr.sum().item()
-        note = f"mean PSNR {fitted['sum'] / fitted['n']:.1f} dB" if fitted["n"] else ""
-        bar.update(task, advance=n, note=note)
+    def update(n: int, quality: Tensor) -> None:
+        fitted["n"] += quality.numel()
+        fitted["sum"] += quality.sum().item()
+        bar.update(task, advance=n, note=label.format(fitted["sum"] / fitted["n"]) if fitted["n"] else "")
 
     with progress_bar(rate=True, enabled=enabled) as bar:
-        task = bar.add_task(f"fitting INRs into {out}", total=total, note="")
+        task = bar.add_task(f"fitting INRs into {out}", total=plan.n_items, note="")
         return build_dataset(out, source, spec, fit, splits, **options, progress=update)
 
 
 def fit_shard(
-    source: ImageSource,
+    source: ImageSource | Solids,
     spec: NetworkSpec,
     fit: FitConfig,
     splits: SplitConfig,
     split_objects: Tensor,
     entry: dict,
-    coords: Tensor,
+    device: str = "cpu",
     progress: Callable[[int, Tensor], None] | None = None,
+    points: PointsConfig | None = None,
 ) -> INRSplit:
     """Fit the items ``entry['start'] .. + entry['count']`` of a split."""
     n_views = splits.views_of(entry["split"])
     items = torch.arange(entry["start"], entry["start"] + entry["count"])
     object_ids = split_objects[items // n_views]
     view_ids = items % n_views
+    if not isinstance(source, ImageSource):
+        return fit_occupancy(
+            source, spec, fit, splits.seed, object_ids, view_ids, points or PointsConfig(), device, progress
+        )
     images = source.float_images(object_ids)
     transformed = (
         view_ids >= splits.views if entry["split"] == "train" else torch.zeros_like(view_ids, dtype=torch.bool)
@@ -366,9 +396,38 @@ def fit_shard(
     if transformed.any():
         u = uniform_streams(splits.seed + _TRANSFORM_STREAM, object_ids[transformed], view_ids[transformed], 5).float()
         images[transformed] = transform_images(images[transformed], u, splits.input_transforms)
-    targets = image_targets(images).to(coords.device)
+    coords = coordinate_grid(*source.shape[1:], device=device)
+    targets = image_targets(images).to(device)
     weights, psnr = fit_inrs(spec, targets, fit, splits.seed, object_ids, view_ids, coords, progress)
     return INRSplit(weights.to("cpu"), source.labels[object_ids], object_ids, view_ids, psnr.cpu())
+
+
+def fit_occupancy(
+    source: Solids,
+    spec: NetworkSpec,
+    fit: FitConfig,
+    seed: int,
+    object_ids: Tensor,
+    view_ids: Tensor,
+    points: PointsConfig,
+    device: str = "cpu",
+    progress: Callable[[int, Tensor], None] | None = None,
+) -> INRSplit:
+    """Occupancy INRs of the items, a chunk at a time: each object's points drawn (:mod:`weightaug.data.occupancy`),
+    the INRs fitted to them (binary cross-entropy), their quality the IoU on the object's held-out points."""
+    weights, quality = [], []
+    for lo in range(0, len(object_ids), fit.chunk_size):
+        ids, views = object_ids[lo : lo + fit.chunk_size], view_ids[lo : lo + fit.chunk_size]
+        coords, occupancy = occupancy_samples(
+            source, ids, points.uniform_points, points.near_points, points.near_sigma, seed
+        )
+        part, _ = fit_inrs(spec, occupancy[..., None].to(device), fit, seed, ids, views, coords.to(device), loss="bce")
+        held, held_occupancy = held_out_samples(source, ids, points.held_out_points, seed)
+        quality.append(iou(part(held.to(device)), held_occupancy.to(device)).cpu())
+        weights.append(part.to("cpu"))
+        if progress is not None:
+            progress(len(ids), quality[-1])
+    return INRSplit(WeightBatch.cat(weights), source.labels[object_ids], object_ids, view_ids, torch.cat(quality))
 
 
 @dataclass(frozen=True)
@@ -377,7 +436,7 @@ class FitEstimate:
 
     sampled: int
     seconds: float  # for the sample
-    mean_psnr: float
+    mean_quality: float  # PSNR (dB) or IoU
     total_items: int
 
     @property
@@ -390,14 +449,18 @@ class FitEstimate:
 
 
 def estimate_fit(
-    source: ImageSource, spec: NetworkSpec, fit: FitConfig, splits: SplitConfig, device: str = "cpu"
+    source: ImageSource | Solids,
+    spec: NetworkSpec,
+    fit: FitConfig,
+    splits: SplitConfig,
+    device: str = "cpu",
+    points: PointsConfig | None = None,
 ) -> FitEstimate:
     """Fit one chunk of the build's first training items (after a small warm-up that compiles the kernels) and
     extrapolate to the whole build; nothing is written."""
-    plan = plan_build(source, spec, fit, splits, shard_size=fit.chunk_size, source_info={})
+    plan = plan_build(source, spec, fit, splits, fit.chunk_size, {}, points)
     entry, objects = plan.shards[0], plan.objects[plan.shards[0]["split"]]
-    coords = coordinate_grid(*source.shape[1:], device=device)
-    fit_shard(source, spec, fit, splits, objects, {**entry, "count": min(8, entry["count"])}, coords)
+    fit_shard(source, spec, fit, splits, objects, {**entry, "count": min(8, entry["count"])}, device, points=points)
     start = time.time()
-    part = fit_shard(source, spec, fit, splits, objects, entry, coords)
-    return FitEstimate(entry["count"], time.time() - start, part.psnr.mean().item(), plan.n_items)
+    part = fit_shard(source, spec, fit, splits, objects, entry, device, points=points)
+    return FitEstimate(entry["count"], time.time() - start, part.quality.mean().item(), plan.n_items)

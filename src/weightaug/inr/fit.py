@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Annotated
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from weightaug.data.occupancy import iou
 from weightaug.inr.init import Init, check_init, init_weights
 from weightaug.kernels import chain_outer
 from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
@@ -46,7 +48,8 @@ def default_lr(spec: NetworkSpec) -> float:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """How each INR is fitted. ``target_psnr`` stops an INR early once reached (None or 0: run all steps);
+    """How each INR is fitted. ``target_psnr`` (images) and ``target_iou`` (occupancy) stop an INR early once
+    reached (None or 0: run all steps);
     ``lr`` None takes :func:`default_lr` of the spec (see :meth:`for_spec`)."""
 
     steps: Annotated[int, "Maximum Adam steps per INR."] = 500
@@ -56,7 +59,8 @@ class FitConfig:
         "sitzmann: SIREN's. dwsnets: the INRs of DWSNets and the official augmentation code. "
         "zero-bias: SIREN's rule on every layer, zero biases (models learn from these best).",
     ] = "sitzmann"
-    target_psnr: Annotated[float | None, "Stop each INR at this PSNR (0: never)."] = 40.0
+    target_psnr: Annotated[float | None, "Stop each image INR at this PSNR (0: never)."] = 40.0
+    target_iou: Annotated[float | None, "Stop each occupancy INR at this IoU on its points (0: never)."] = 0.97
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     chunk_size: Annotated[int, "INRs fitted together (a speed knob; recorded, as BLAS may round differently)."] = 128
@@ -65,19 +69,27 @@ class FitConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         object.__setattr__(self, "target_psnr", self.target_psnr or None)
+        object.__setattr__(self, "target_iou", self.target_iou or None)
         if self.steps < 1 or (self.lr is not None and self.lr <= 0) or self.chunk_size < 1:
             raise ValueError(
                 f"steps, lr and chunk_size must be positive, got {self.steps}, {self.lr}, {self.chunk_size}"
             )
         check_init(self.init)
 
+    def target_for(self, loss: str) -> float:
+        """The quality at which an INR stops early under ``loss`` (infinite: never)."""
+        target = self.target_psnr if loss == "mse" else self.target_iou
+        return float("inf") if target is None else target
+
     def for_spec(self, spec: NetworkSpec) -> FitConfig:
         """This config with its learning rate filled in for ``spec``."""
         return self if self.lr is not None else replace(self, lr=default_lr(spec))
 
-    def to_dict(self) -> dict:
+    def to_dict(self, loss: str = "mse") -> dict:
+        """The config as a manifest records it, with the stopping target of ``loss`` only."""
         d = asdict(self)
         d["betas"] = list(self.betas)
+        del d["target_iou" if loss == "mse" else "target_psnr"]
         return d
 
 
@@ -102,15 +114,29 @@ def psnr_from_mse(mse: Tensor) -> Tensor:
     return -10.0 * torch.log10(mse)
 
 
+LOSSES = {
+    "mse": "images: mean squared error, quality PSNR (dB)",
+    "bce": "occupancy: binary cross-entropy on the output as a logit, quality IoU of output > 0",
+}
+
+
 def loss_and_grads(
-    spec: NetworkSpec, params: list[Tensor], coords: Tensor, targets: Tensor
-) -> tuple[Tensor, list[Tensor]]:
-    """Per-network MSE ``(B,)`` and the gradients of its sum w.r.t. ``params`` (W0, b0, W1, b1, ...)."""
+    spec: NetworkSpec, params: list[Tensor], coords: Tensor, targets: Tensor, loss: str = "mse"
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """Per-network loss and quality ``(B,)`` (:data:`LOSSES`), and the gradients of the summed loss w.r.t.
+    ``params`` (W0, b0, W1, b1, ...); ``coords`` ``(N, in)`` shared or ``(B, N, in)`` per network."""
     weights, biases = params[0::2], params[1::2]
     inputs, slopes, out = mlp_forward(spec, weights, biases, coords, keep=True)
-    err = out - targets
-    mse = err.square().mean(dim=(1, 2))
-    g = err.mul_(2.0 / (err.shape[1] * err.shape[2]))  # dL/du of the last layer, u = W a + b
+    n = out.shape[1] * out.shape[2]
+    if loss == "mse":
+        err = out - targets
+        value = err.square().mean(dim=(1, 2))
+        quality = psnr_from_mse(value)
+        g = err.mul_(2.0 / n)  # dL/du of the last layer, u = W a + b
+    else:
+        value = F.binary_cross_entropy_with_logits(out, targets, reduction="none").mean(dim=(1, 2))
+        quality = iou(out, targets)
+        g = torch.sigmoid(out).sub_(targets).div_(n)
     grads: list[Tensor] = [torch.empty(0)] * len(params)
     for layer in range(spec.n_layers - 1, -1, -1):
         grads[2 * layer] = torch.bmm(g.transpose(1, 2), inputs[layer])
@@ -119,7 +145,7 @@ def loss_and_grads(
             break
         w, slope = weights[layer], slopes[layer - 1]
         g = chain_outer(g, w, slope) if w.shape[1] == 1 else torch.bmm(g, w).mul_(slope)
-    return mse, grads
+    return value, quality, grads
 
 
 def _adam_step(
@@ -135,30 +161,39 @@ def _adam_step(
 
 
 def fit_chunk(
-    spec: NetworkSpec, start: WeightBatch, coords: Tensor, targets: Tensor, config: FitConfig, lr: float
+    spec: NetworkSpec,
+    start: WeightBatch,
+    coords: Tensor,
+    targets: Tensor,
+    config: FitConfig,
+    lr: float,
+    loss: str = "mse",
 ) -> tuple[WeightBatch, Tensor]:
-    """Fit the networks ``start`` to ``targets`` ``(B, N, out_dim)`` at once; returns weights and PSNR.
+    """Fit the networks ``start`` to ``targets`` ``(B, N, out_dim)`` at ``coords`` (shared ``(N, in)`` or
+    ``(B, N, in)``) at once; returns weights and quality (:data:`LOSSES`).
 
-    A network whose PSNR is not finite is returned with NaN PSNR (the caller refits it).
+    A network whose loss is not finite is returned with NaN quality (the caller refits it).
     """
     out = [t.clone() for t in start.tensors()]
     params = [t.clone() for t in out]
     m = [torch.zeros_like(t) for t in params]
     v = [torch.zeros_like(t) for t in params]
-    psnr_out = torch.full((len(start),), float("nan"), device=start.device)
+    quality_out = torch.full((len(start),), float("nan"), device=start.device)
     active = torch.arange(len(start), device=start.device)
-    target = float("inf") if config.target_psnr is None else config.target_psnr
+    target = config.target_for(loss)
+    per_network = coords.dim() == 3
     for step in range(1, config.steps + 1):
-        mse, grads = loss_and_grads(spec, params, coords, targets)
-        psnr = psnr_from_mse(mse)
-        finished = (psnr >= target) | ~torch.isfinite(psnr)
+        value, quality, grads = loss_and_grads(spec, params, coords, targets, loss)
+        diverged = ~torch.isfinite(value) | ~torch.isfinite(quality)
+        finished = (quality >= target) | diverged
         if finished.any():
             idx = active[finished]
             for o, p in zip(out, params):
                 o[idx] = p[finished]
-            psnr_out[idx] = torch.where(torch.isfinite(psnr[finished]), psnr[finished], float("nan"))
+            quality_out[idx] = torch.where(diverged[finished], float("nan"), quality[finished])
             keep = ~finished
             active, targets = active[keep], targets[keep]
+            coords = coords[keep] if per_network else coords
             params, grads, m, v = ([t[keep] for t in ts] for ts in (params, grads, m, v))
             if active.numel() == 0:
                 break
@@ -166,11 +201,9 @@ def fit_chunk(
     if active.numel():
         for o, p in zip(out, params):
             o[active] = p
-        final = WeightBatch(spec, params[0::2], params[1::2])
-        mse = (final(coords) - targets).square().mean(dim=(1, 2))
-        psnr = psnr_from_mse(mse)
-        psnr_out[active] = torch.where(torch.isfinite(psnr), psnr, float("nan"))
-    return WeightBatch(spec, out[0::2], out[1::2]), psnr_out
+        value, quality = loss_and_grads(spec, params, coords, targets, loss)[:2]
+        quality_out[active] = torch.where(torch.isfinite(value) & torch.isfinite(quality), quality, float("nan"))
+    return WeightBatch(spec, out[0::2], out[1::2]), quality_out
 
 
 def fit_inrs(
@@ -182,38 +215,47 @@ def fit_inrs(
     view_ids: Tensor,
     coords: Tensor,
     progress: Callable[[int, Tensor], None] | None = None,
+    loss: str = "mse",
 ) -> tuple[WeightBatch, Tensor]:
-    """Fit one INR per row of ``targets`` ``(B, N, out_dim)``; row b starts from the init of
-    (seed, object_ids[b], view_ids[b]). Works in chunks of ``config.chunk_size``; ``progress(n, psnr)``
-    is called after each. Non-finite fits are refitted with half the learning rate, up to
-    ``config.max_refits`` times, then raise :class:`FitDivergedError`.
+    """Fit one INR per row of ``targets`` ``(B, N, out_dim)`` at ``coords`` (``(N, in)`` shared, or
+    ``(B, N, in)``: each INR its own points); row b starts from the init of (seed, object_ids[b], view_ids[b]).
+    Works in chunks of ``config.chunk_size``; ``progress(n, quality)`` is called after each. Non-finite fits
+    are refitted with half the learning rate, up to ``config.max_refits`` times, then raise
+    :class:`FitDivergedError`. Returns the weights and each INR's quality (PSNR for ``mse``, IoU for ``bce``).
     """
-    if targets.shape[1:] != (coords.shape[0], spec.out_dim):
+    n_points = coords.shape[-2]
+    if targets.shape[1:] != (n_points, spec.out_dim) or (coords.dim() == 3 and len(coords) != len(targets)):
         raise ValueError(
-            f"targets must be (B, {coords.shape[0]}, {spec.out_dim}) for these coordinates, got {tuple(targets.shape)}"
+            f"targets must be (B, {n_points}, {spec.out_dim}) for these coordinates, got {tuple(targets.shape)}"
         )
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     device, config = targets.device, config.for_spec(spec)
-    results, psnrs = [], []
+    results, qualities = [], []
     for lo in range(0, targets.shape[0], config.chunk_size):
         sl = slice(lo, lo + config.chunk_size)
+        at = coords[sl] if coords.dim() == 3 else coords
         start = init_weights(spec, config.init, seed, object_ids[sl], view_ids[sl]).to(device)
-        weights, psnr = fit_chunk(spec, start, coords, targets[sl], config, config.lr)
+        weights, quality = fit_chunk(spec, start, at, targets[sl], config, config.lr, loss)
         for attempt in range(1, config.max_refits + 1):
-            bad = torch.isnan(psnr).nonzero().flatten()
+            bad = torch.isnan(quality).nonzero().flatten()
             if bad.numel() == 0:
                 break
-            redo, redo_psnr = fit_chunk(spec, start[bad], coords, targets[sl][bad], config, config.lr / 2**attempt)
+            redo_at = at[bad] if at.dim() == 3 else at
+            redo, redo_quality = fit_chunk(
+                spec, start[bad], redo_at, targets[sl][bad], config, config.lr / 2**attempt, loss
+            )
             flat = weights.flatten()
             flat[bad] = redo.flatten()
-            weights, psnr = WeightBatch.from_flat(spec, flat), psnr.index_put((bad,), redo_psnr)
-        if torch.isnan(psnr).any():
-            bad_ids = object_ids[sl][torch.isnan(psnr).cpu()].tolist()
+            weights, quality = WeightBatch.from_flat(spec, flat), quality.index_put((bad,), redo_quality)
+        if torch.isnan(quality).any():
+            bad_ids = object_ids[sl][torch.isnan(quality).cpu()].tolist()
             raise FitDivergedError(
                 f"{len(bad_ids)} INRs (objects {bad_ids[:10]}) diverged even at lr {config.lr / 2**config.max_refits:g}; "
-                "lower --lr or check the images for NaNs"
+                "lower --lr or check the data for NaNs"
             )
         results.append(weights)
-        psnrs.append(psnr)
+        qualities.append(quality)
         if progress is not None:
-            progress(len(weights), psnr)
-    return WeightBatch.cat(results), torch.cat(psnrs)
+            progress(len(weights), quality)
+    return WeightBatch.cat(results), torch.cat(qualities)

@@ -1,7 +1,8 @@
 """The on-disk INR dataset: ``manifest.json`` plus safetensors shards, written atomically.
 
 A shard holds, for ``count`` INRs of one split: ``layer{l}.weight`` (n, n_out, n_in), ``layer{l}.bias``
-(n, n_out), ``labels``, ``object_ids``, ``view_ids`` (int64) and ``psnr`` (float32, NaN where unknown).
+(n, n_out), ``labels``, ``object_ids``, ``view_ids`` (int64) and the fit's quality (float32, NaN where
+unknown) under the name the manifest's ``quality`` gives (:data:`QUALITIES`; ``psnr`` when it gives none).
 The manifest lists every finished shard with its sha256; a shard file the manifest does not list is
 unfinished work and is rewritten on resume.
 """
@@ -24,6 +25,8 @@ from weightaug.weights import NetworkSpec, WeightBatch
 FORMAT = "weightaug-inr-dataset"
 VERSION = 1
 SPLITS = ("train", "val", "test")
+QUALITIES = {"psnr": "PSNR (dB) of an image INR", "iou": "IoU of an occupancy INR on held-out points"}
+FIELDS = ("labels", "object_ids", "view_ids", "quality")
 
 
 class DatasetError(ValueError):
@@ -32,21 +35,19 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class INRSplit:
-    """INRs of one split with their labels, object ids, view ids and PSNR (all indexed alike)."""
+    """INRs of one split with their labels, object ids, view ids and fit quality (all indexed alike)."""
 
     weights: WeightBatch
     labels: Tensor
     object_ids: Tensor
     view_ids: Tensor
-    psnr: Tensor
+    quality: Tensor  # PSNR or IoU (:data:`QUALITIES`)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: Tensor | slice) -> INRSplit:
-        return INRSplit(
-            self.weights[index], self.labels[index], self.object_ids[index], self.view_ids[index], self.psnr[index]
-        )
+        return INRSplit(self.weights[index], *(getattr(self, f)[index] for f in FIELDS))
 
     def first_views(self, k: int) -> INRSplit:
         """Only views ``0 .. k-1`` of every object."""
@@ -70,14 +71,14 @@ class INRSplit:
     def to(self, device: torch.device | str) -> INRSplit:
         return INRSplit(
             self.weights.to(device),
-            *(getattr(self, f).to(device) for f in ("labels", "object_ids", "view_ids", "psnr")),
+            *(getattr(self, f).to(device) for f in FIELDS),
         )
 
     @classmethod
     def cat(cls, parts: list[INRSplit]) -> INRSplit:
         return cls(
             WeightBatch.cat([p.weights for p in parts]),
-            *(torch.cat([getattr(p, f) for p in parts]) for f in ("labels", "object_ids", "view_ids", "psnr")),
+            *(torch.cat([getattr(p, f) for p in parts]) for f in FIELDS),
         )
 
 
@@ -107,13 +108,13 @@ def read_manifest(root: Path) -> dict:
     return manifest
 
 
-def write_shard(root: Path, name: str, part: INRSplit) -> str:
-    """Write a shard atomically; returns its sha256."""
+def write_shard(root: Path, name: str, part: INRSplit, quality: str = "psnr") -> str:
+    """Write a shard atomically, its quality under the name ``quality``; returns its sha256."""
     tensors = {
         "labels": part.labels,
         "object_ids": part.object_ids,
         "view_ids": part.view_ids,
-        "psnr": part.psnr.float(),
+        quality: part.quality.float(),
     }
     for layer, (w, b) in enumerate(zip(part.weights.weights, part.weights.biases)):
         tensors[f"layer{layer}.weight"] = w
@@ -124,7 +125,7 @@ def write_shard(root: Path, name: str, part: INRSplit) -> str:
     return sha256(path)
 
 
-def _verified(root: Path, entry: dict, spec: NetworkSpec) -> Path:
+def _verified(root: Path, entry: dict, spec: NetworkSpec, quality: str) -> Path:
     """The path of a shard listed in the manifest, after checking that it exists, matches its sha256, and
     holds the tensors of ``entry['count']`` networks of ``spec`` (read from its header, no data loaded)."""
     path = root / entry["file"]
@@ -137,7 +138,7 @@ def _verified(root: Path, entry: dict, spec: NetworkSpec) -> Path:
             f"shard {path} is corrupt or truncated (sha256 does not match the manifest); delete it and rerun `weightaug fit` to refit it"
         )
     n = entry["count"]
-    wanted = {k: (n,) for k in ("labels", "object_ids", "view_ids", "psnr")}
+    wanted = {k: (n,) for k in ("labels", "object_ids", "view_ids", quality)}
     for layer, (o, i) in enumerate(spec.weight_shapes):
         wanted[f"layer{layer}.weight"], wanted[f"layer{layer}.bias"] = (n, o, i), (n, o)
     with safe_open(path, framework="pt") as f:
@@ -159,7 +160,7 @@ def _verified(root: Path, entry: dict, spec: NetworkSpec) -> Path:
     return path
 
 
-def read_shard(path: Path, spec: NetworkSpec) -> INRSplit:
+def read_shard(path: Path, spec: NetworkSpec, quality: str = "psnr") -> INRSplit:
     """Read a shard that :func:`_verified` passed, checking its weights are finite."""
     t = load_file(path)
     weights = WeightBatch(
@@ -173,7 +174,7 @@ def read_shard(path: Path, spec: NetworkSpec) -> INRSplit:
             f"shard {path} holds {int(bad.sum())} non-finite (NaN or Inf) weights in "
             f"{int(bad.any(1).sum())} of its {len(weights)} INRs; refit or re-import the INRs it came from"
         )
-    return INRSplit(weights, t["labels"], t["object_ids"], t["view_ids"], t["psnr"])
+    return INRSplit(weights, t["labels"], t["object_ids"], t["view_ids"], t[quality])
 
 
 class INRDataset:
@@ -187,6 +188,7 @@ class INRDataset:
                 f"{self.root} is unfinished ({self.n_shards_done} of {self.manifest['n_shards']} shards); rerun the same `weightaug fit` command to resume it"
             )
         self.spec = NetworkSpec.from_dict(self.manifest["spec"])
+        self.quality = self.manifest.get("quality", "psnr")  # the name of the fit quality (:data:`QUALITIES`)
         self._checked: dict[str, Path] = {}  # shards whose hash and shapes were verified since opening
 
     @property
@@ -213,18 +215,19 @@ class INRDataset:
     def _path(self, entry: dict) -> Path:
         """A shard's path, verified (sha256, shapes) once per opened dataset, however many readers ask."""
         if entry["file"] not in self._checked:
-            self._checked[entry["file"]] = _verified(self.root, entry, self.spec)
+            self._checked[entry["file"]] = _verified(self.root, entry, self.spec, self.quality)
         return self._checked[entry["file"]]
 
     def split(self, name: str, views: int | None = None) -> INRSplit:
         """Load a split (every shard verified, its weights checked finite); ``views`` keeps the first views only."""
-        data = INRSplit.cat([read_shard(self._path(e), self.spec) for e in self._shards(name)])
+        data = INRSplit.cat([read_shard(self._path(e), self.spec, self.quality) for e in self._shards(name)])
         return data.first_views(views) if views is not None else data
 
     def column(self, name: str, field: str) -> Tensor:
-        """One per-INR field (``labels``, ``object_ids``, ``view_ids``, ``psnr``) of a split, without its weights."""
+        """One per-INR field (:data:`FIELDS`) of a split, without its weights."""
+        key = self.quality if field == "quality" else field
         parts = []
         for entry in self._shards(name):
             with safe_open(self._path(entry), framework="pt") as f:
-                parts.append(f.get_tensor(field))
+                parts.append(f.get_tensor(key))
         return torch.cat(parts)

@@ -1,12 +1,14 @@
-"""The pixel baseline: an MLP or a small CNN trained on the raw images of the same objects and splits.
+"""The baselines on the raw objects: an MLP or a small CNN on the images, a PointNet on points sampled from the
+surfaces of 3D shapes, trained on the same objects and splits as the INRs.
 
-Every report puts weight-space accuracy next to it, so the gap between classifying a network's weights and
-classifying its pixels stays in view.
+Every report puts weight-space accuracy next to them, so the gap between classifying a network's weights and
+classifying its pixels (or points) stays in view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import torch
 from torch import Tensor, nn
@@ -17,10 +19,38 @@ from weightaug.train.classify import EVAL_BATCH, classification_metrics, soft_cr
 from weightaug.train.loop import fixed_subset
 
 PIXEL_MODELS = ("pixel-mlp", "pixel-cnn")
+POINT_MODELS = ("points-pointnet",)
+BASELINES = PIXEL_MODELS + POINT_MODELS  # the ``pixel_models`` an experiment may name
+SURFACE_POINTS = 1024  # points per shape for the point-cloud baseline, as ModelNet40 classifiers take them
 
 
-def pixel_model(name: str, shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    """``pixel-mlp``: 512-256 hidden units with dropout 0.2; ``pixel-cnn``: two 3x3 conv blocks and a 128-unit head."""
+def is_baseline(model: str) -> bool:
+    """Whether a model name is a baseline on the raw objects (not a weight-space model)."""
+    return model in BASELINES
+
+
+class PointNet(nn.Module):
+    """PointNet without its alignment nets: a shared 3-64-128-256 MLP per point (BatchNorm, ReLU), max-pooled
+    over the points (invariant to their order), then a 256-128 head with dropout 0.3. Input ``(B, P, 3)``."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        widths, layers = (3, 64, 128, 256), []
+        for a, b in pairwise(widths):
+            layers += [nn.Conv1d(a, b, 1), nn.BatchNorm1d(b), nn.ReLU()]
+        self.points = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.3),
+                                  nn.Linear(128, n_classes))  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.points(x.transpose(1, 2)).amax(dim=2))
+
+
+def pixel_model(name: str, shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """``pixel-mlp``: 512-256 hidden units with dropout 0.2; ``pixel-cnn``: two 3x3 conv blocks and a 128-unit
+    head (``shape`` an image's (C, H, W)); ``points-pointnet``: :class:`PointNet` (``shape`` a cloud's (P, 3))."""
+    if name == "points-pointnet":
+        return PointNet(n_classes)
     c, h, w = shape
     if name == "pixel-mlp":
         return nn.Sequential(
@@ -49,7 +79,7 @@ def pixel_model(name: str, shape: tuple[int, int, int], n_classes: int) -> nn.Mo
             nn.Dropout(0.3),
             nn.Linear(128, n_classes),
         )
-    raise ValueError(f"unknown pixel model {name!r}; choose from {', '.join(PIXEL_MODELS)}")
+    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
 def crop_and_flip(images: Tensor, generator: torch.Generator, pad: int | None = None) -> Tensor:
@@ -68,8 +98,9 @@ def crop_and_flip(images: Tensor, generator: torch.Generator, pad: int | None = 
 
 
 class PixelClassification:
-    """Training task for :func:`weightaug.train.loop.train` on images ``(N, C, H, W)`` in [0, 1] per split
-    (standardised with the training split's mean and std); ``augment`` adds random crops and flips."""
+    """Training task for :func:`weightaug.train.loop.train` on images ``(N, C, H, W)`` in [0, 1] per split, or
+    point clouds ``(N, P, 3)`` (standardised with the training split's mean and std); ``augment`` adds random
+    crops and flips (images only)."""
 
     def __init__(
         self,
