@@ -16,7 +16,7 @@ from weightaug.data.sources import SOURCES
 from weightaug.experiments.config import parse_setting, presets
 from weightaug.experiments.single import train_image_model, train_inr_model
 from weightaug.experiments.tables import reported
-from weightaug.inr.build import SHARD_SIZE, SplitConfig, estimate_fit, fit_with_progress, plan_build
+from weightaug.inr.build import SHARD_SIZE, SplitConfig, default_chunk, estimate_fit, fit_with_progress, plan_build
 from weightaug.inr.fit import FitConfig, FitDivergedError
 from weightaug.inr.importer import import_peer_dataset
 from weightaug.inr.store import SPLITS, INRDataset
@@ -69,7 +69,7 @@ def main() -> None:
 @click.option("--out", type=PATH, required=True, help="Output dataset directory.")
 @fields(SplitConfig, "views", "eval_views", "input_views", "input_transforms", "train_size", "val_size", "test_size")
 @fields(NetworkSpec, "hidden", "activation", "w0", "output_offset", w0=None, output_offset=None)
-@fields(FitConfig, "steps", "lr", "init", "target_psnr", "target_iou", "chunk_size")
+@fields(FitConfig, "steps", "lr", "init", "target_psnr", "target_iou", "chunk_size", chunk_size=None)
 @fields(PointsConfig, "uniform_points", "near_points", "near_sigma", "held_out_points")
 @fields(SplitConfig, "seed")
 @click.option("--shard-size", type=POSITIVE, default=SHARD_SIZE, show_default=True, help="INRs per file (resume unit).")
@@ -84,6 +84,7 @@ def fit(source, data_dir, download, out, shard_size, device, overwrite, dry_run,
     src = load_any(source, data_dir, download, progress=True)
     given = {k: settings[k] for k in ("hidden", "activation", "w0", "output_offset") if settings[k] is not None}
     spec = spec_for(src, **{"output_offset": 0.0 if solid else 0.5, **given})
+    settings["chunk_size"] = settings["chunk_size"] or default_chunk(src, device)
     cfg, splits, points = build(FitConfig, settings), build(SplitConfig, settings), build(PointsConfig, settings)
     info = {"data_dir": data_dir} if data_dir else {}
     plan = plan_build(src, spec, cfg, splits, shard_size, info, points if solid else None)

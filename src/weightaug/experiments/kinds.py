@@ -21,7 +21,7 @@ import torch
 from weightaug.data.solids import load_any, spec_for
 from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
 from weightaug.experiments.tables import collect, findings, md_table, mean_std
-from weightaug.inr.build import SplitConfig, fit_with_progress
+from weightaug.inr.build import SplitConfig, default_chunk, fit_with_progress
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
 from weightaug.train import SURFACE_POINTS, PixelClassification, Splits, TrainConfig, is_baseline, pixel_model
@@ -367,9 +367,6 @@ KINDS: dict[str, Kind] = {
 }
 
 
-FIT_CHUNK = {"cpu": 128, "cuda": 8192}  # INRs fitted together: a speed knob, recorded in the manifest
-
-
 def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
     """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
     resumed if interrupted, shared by every experiment with the same data settings (experiments started
@@ -378,7 +375,7 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
     source = load_any(cfg.source, cfg.data_dir, progress=progress)
     spec = spec_for(source, output_offset=cfg.output_offset)
-    chunk = FIT_CHUNK[torch.device(device).type]
+    chunk = default_chunk(source, device)
     if (root / "manifest.json").is_file():
         old = read_manifest(root)
         if old["complete"]:

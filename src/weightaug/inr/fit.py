@@ -63,7 +63,9 @@ class FitConfig:
     target_iou: Annotated[float | None, "Stop each occupancy INR at this IoU on its points (0: never)."] = 0.97
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    chunk_size: Annotated[int, "INRs fitted together (a speed knob; recorded, as BLAS may round differently)."] = 128
+    chunk_size: Annotated[
+        int, "INRs fitted together (CLI default by source and device: inr.build.CHUNK; recorded, as BLAS may round differently)."
+    ] = 128
     max_refits: int = 2
 
     def __post_init__(self) -> None:
