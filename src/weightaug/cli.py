@@ -70,7 +70,7 @@ def main() -> None:
 @fields(SplitConfig, "views", "eval_views", "input_views", "input_transforms", "train_size", "val_size", "test_size")
 @fields(NetworkSpec, "hidden", "activation", "w0", "output_offset", w0=None, output_offset=None)
 @fields(FitConfig, "steps", "lr", "init", "target_psnr", "target_iou", "chunk_size", chunk_size=None)
-@fields(PointsConfig, "uniform_points", "near_points", "near_sigma", "held_out_points")
+@fields(PointsConfig, "uniform_points", "near_points", "near_sigma", "held_out_points", "points_per_step")
 @fields(SplitConfig, "seed")
 @click.option("--shard-size", type=POSITIVE, default=SHARD_SIZE, show_default=True, help="INRs per file (resume unit).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")

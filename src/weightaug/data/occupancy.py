@@ -43,10 +43,17 @@ class PointsConfig:
     near_points: Annotated[int, "Occupancy fits: points near the surface per object."] = 2048
     near_sigma: Annotated[float, "Occupancy fits: the near points' Gaussian distance from the surface."] = 0.02
     held_out_points: Annotated[int, "Occupancy fits: held-out uniform points per object, for IoU."] = 16384
+    points_per_step: Annotated[int, "Occupancy fits: points per Adam step, each INR in its own order."] = 1024
 
     def __post_init__(self) -> None:
-        if min(self.uniform_points, self.near_points, self.held_out_points) < 1 or self.near_sigma < 0:
+        if (
+            min(self.uniform_points, self.near_points, self.held_out_points, self.points_per_step) < 1
+            or self.near_sigma < 0
+        ):
             raise ValueError(f"point counts must be >= 1 and sigma >= 0, got {self}")
+        if (self.uniform_points + self.near_points) % self.points_per_step:
+            raise ValueError(f"points_per_step {self.points_per_step} must divide the "
+                             f"{self.uniform_points + self.near_points} fitting points of an object")  # fmt: skip
 
 
 def stream(seed: int, ids: Tensor, purpose: int, n: int) -> Tensor:

@@ -432,7 +432,10 @@ def fit_occupancy(
         coords, occupancy = occupancy_samples(
             source, ids, points.uniform_points, points.near_points, points.near_sigma, seed
         )
-        part, _ = fit_inrs(spec, occupancy[..., None].to(device), fit, seed, ids, views, coords.to(device), loss="bce")
+        targets, coords = occupancy[..., None].to(device), coords.to(device)
+        part, _ = fit_inrs(
+            spec, targets, fit, seed, ids, views, coords, loss="bce", points_per_step=points.points_per_step
+        )
         held, held_occupancy = held_out_samples(source, ids, points.held_out_points, seed)
         quality.append(iou(part(held.to(device)), held_occupancy.to(device)).cpu())
         weights.append(part.to("cpu"))

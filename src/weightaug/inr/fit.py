@@ -21,6 +21,7 @@ from torch import Tensor
 from weightaug.data.occupancy import iou
 from weightaug.inr.init import Init, check_init, init_weights
 from weightaug.kernels import chain_outer
+from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
 
 
@@ -29,6 +30,7 @@ class FitDivergedError(RuntimeError):
 
 
 MAX_LR = 5e-3  # the recipe's rate for 2-32-32-1
+_ORDER_STREAM = 0x0DE5  # offsets the seed for the order in which an INR takes its points
 LR_BUDGET = 0.16  # lr x (summed fan-in of the hidden-to-hidden layers): see default_lr
 
 
@@ -64,7 +66,8 @@ class FitConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     chunk_size: Annotated[
-        int, "INRs fitted together (CLI default by source and device: inr.build.CHUNK; recorded, as BLAS may round differently)."
+        int,
+        "INRs fitted together (CLI default by source and device: inr.build.CHUNK; recorded, as BLAS may round differently).",
     ] = 128
     max_refits: int = 2
 
@@ -170,9 +173,12 @@ def fit_chunk(
     config: FitConfig,
     lr: float,
     loss: str = "mse",
+    order: Tensor | None = None,
 ) -> tuple[WeightBatch, Tensor]:
     """Fit the networks ``start`` to ``targets`` ``(B, N, out_dim)`` at ``coords`` (shared ``(N, in)`` or
-    ``(B, N, in)``) at once; returns weights and quality (:data:`LOSSES`).
+    ``(B, N, in)``) at once; returns weights and quality (:data:`LOSSES`). With ``order`` ``(B, S, M)``, each
+    network's own points in S slices of M, step t takes slice (t - 1) mod S of every network's points
+    (stochastic steps; early stopping judges the slice, the returned quality all points).
 
     A network whose loss is not finite is returned with NaN quality (the caller refits it).
     """
@@ -185,7 +191,13 @@ def fit_chunk(
     target = config.target_for(loss)
     per_network = coords.dim() == 3
     for step in range(1, config.steps + 1):
-        value, quality, grads = loss_and_grads(spec, params, coords, targets, loss)
+        if order is None:
+            value, quality, grads = loss_and_grads(spec, params, coords, targets, loss)
+        else:
+            at = order[:, (step - 1) % order.shape[1]]
+            picked = (coords.gather(1, at[..., None].expand(-1, -1, coords.shape[2])),
+                      targets.gather(1, at[..., None].expand(-1, -1, targets.shape[2])))  # fmt: skip
+            value, quality, grads = loss_and_grads(spec, params, *picked, loss)
         diverged = ~torch.isfinite(value) | ~torch.isfinite(quality)
         finished = (quality >= target) | diverged
         if finished.any():
@@ -196,6 +208,7 @@ def fit_chunk(
             keep = ~finished
             active, targets = active[keep], targets[keep]
             coords = coords[keep] if per_network else coords
+            order = order[keep] if order is not None else None
             params, grads, m, v = ([t[keep] for t in ts] for ts in (params, grads, m, v))
             if active.numel() == 0:
                 break
@@ -218,9 +231,12 @@ def fit_inrs(
     coords: Tensor,
     progress: Callable[[int, Tensor], None] | None = None,
     loss: str = "mse",
+    points_per_step: int | None = None,
 ) -> tuple[WeightBatch, Tensor]:
     """Fit one INR per row of ``targets`` ``(B, N, out_dim)`` at ``coords`` (``(N, in)`` shared, or
     ``(B, N, in)``: each INR its own points); row b starts from the init of (seed, object_ids[b], view_ids[b]).
+    With ``points_per_step`` (per-INR coordinates only), each step fits that many of an INR's points, going
+    through them in an order of its own drawn from the same (seed, object, view): no INR depends on its chunk.
     Works in chunks of ``config.chunk_size``; ``progress(n, quality)`` is called after each. Non-finite fits
     are refitted with half the learning rate, up to ``config.max_refits`` times, then raise
     :class:`FitDivergedError`. Returns the weights and each INR's quality (PSNR for ``mse``, IoU for ``bce``).
@@ -232,20 +248,27 @@ def fit_inrs(
         )
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if points_per_step is not None and (coords.dim() != 3 or n_points % points_per_step):
+        raise ValueError(f"points_per_step needs per-INR coordinates and must divide their {n_points} points")
     device, config = targets.device, config.for_spec(spec)
     results, qualities = [], []
     for lo in range(0, targets.shape[0], config.chunk_size):
         sl = slice(lo, lo + config.chunk_size)
         at = coords[sl] if coords.dim() == 3 else coords
         start = init_weights(spec, config.init, seed, object_ids[sl], view_ids[sl]).to(device)
-        weights, quality = fit_chunk(spec, start, at, targets[sl], config, config.lr, loss)
+        order = None
+        if points_per_step is not None:
+            u = uniform_streams(seed + _ORDER_STREAM, object_ids[sl], view_ids[sl], n_points)
+            order = torch.argsort(u, dim=1).view(len(u), -1, points_per_step).to(device)
+        weights, quality = fit_chunk(spec, start, at, targets[sl], config, config.lr, loss, order)
         for attempt in range(1, config.max_refits + 1):
             bad = torch.isnan(quality).nonzero().flatten()
             if bad.numel() == 0:
                 break
             redo_at = at[bad] if at.dim() == 3 else at
+            redo_order = order[bad] if order is not None else None
             redo, redo_quality = fit_chunk(
-                spec, start[bad], redo_at, targets[sl][bad], config, config.lr / 2**attempt, loss
+                spec, start[bad], redo_at, targets[sl][bad], config, config.lr / 2**attempt, loss, redo_order
             )
             flat = weights.flatten()
             flat[bad] = redo.flatten()
