@@ -39,10 +39,9 @@ def test_stochastic_steps_take_each_inrs_points_in_its_own_order_whatever_the_ch
     ids = torch.arange(6)
     points, occupancy = occupancy_samples(SHAPES, ids, 256, 256, 0.02, seed=0)
     views = torch.zeros_like(ids)
+    fit = [FitConfig(steps=30, chunk_size=c, target_iou=None) for c in (2, 6)]
     runs = [
-        fit_inrs(SPEC, occupancy[..., None], FitConfig(steps=30, chunk_size=c, target_iou=None), 0, ids, views, points,
-                 loss="bce", points_per_step=128)  # fmt: skip
-        for c in (2, 6)
+        fit_inrs(SPEC, occupancy[..., None], f, 0, ids, views, points, loss="bce", points_per_step=128) for f in fit
     ]
     torch.testing.assert_close(runs[0][0].flatten(), runs[1][0].flatten())
     full = fit_inrs(SPEC, occupancy[..., None], FitConfig(steps=30, chunk_size=6, target_iou=None), 0, ids, views,
