@@ -7,8 +7,8 @@ import torch
 
 from conftest import SPEC, random_batch
 from weightaug.augment import REGISTRY, build_augmentation
-from weightaug.experiments.kinds import FIT_CHUNK
 from weightaug.experiments.runner import run_experiment
+from weightaug.inr.build import CHUNK
 from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_targets
 from weightaug.models import MODELS, build_model
 from weightaug.was.models import build_image_model
@@ -72,4 +72,4 @@ def test_experiment_fits_and_trains_on_gpu(tmp_path):
     assert len(runs) == 3 and all(len(r["history"]) == 3 for r in runs.values())
     assert max(r["best"]["test_acc"] for r in runs.values()) > 0.5  # the pixel CNN, at least, learns
     (data,) = (tmp_path / "data").iterdir()
-    assert json.loads((data / "manifest.json").read_text())["fit"]["chunk_size"] == FIT_CHUNK["cuda"]
+    assert json.loads((data / "manifest.json").read_text())["fit"]["chunk_size"] == CHUNK["image", "cuda"]

@@ -46,19 +46,17 @@ from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch
 
 INPUT_TRANSFORMS = ("rotate", "translate", "scale", "flip")
+SHARD_SIZE = 4096  # INRs per file, the unit of resuming
+_TRANSFORM_STREAM = 0x5EED  # offsets the seed so transform draws are independent of the init draws
 # INRs fitted together by default (a speed knob, recorded in the manifest). Image INRs (784 points) gain from
-# large chunks; occupancy INRs (4,096 points each) run fastest when a chunk's activations stay in cache: 16 on
-# one core is 2.2x faster than 64 (benchmarks/bench_fit_occupancy.py).
+# large chunks; occupancy INRs (1,024-4,096 points a step) run fastest while a chunk's activations stay in
+# cache: on one core, chunk 16 is 1.3-2.6x faster than 120 (benchmarks/bench_fit_occupancy.py, BENCHMARKS.md).
 CHUNK = {("image", "cpu"): 128, ("image", "cuda"): 8192, ("occupancy", "cpu"): 16, ("occupancy", "cuda"): 1024}
 
 
-def default_chunk(source, device: str = "cpu") -> int:
+def default_chunk(source: ImageSource | Solids, device: str = "cpu") -> int:
     """The default chunk size for fitting ``source``'s INRs on ``device``."""
     return CHUNK["image" if isinstance(source, ImageSource) else "occupancy", torch.device(device).type]
-
-
-SHARD_SIZE = 4096  # INRs per file, the unit of resuming
-_TRANSFORM_STREAM = 0x5EED  # offsets the seed so transform draws are independent of the init draws
 
 
 @dataclass(frozen=True)
