@@ -53,6 +53,23 @@ def test_training_beats_chance_on_held_out_digits(digits_inrs):
     assert len(result.history) == 10 and {"train_acc", "val_acc", "test_acc"} <= set(result.history[0])
 
 
+def test_the_step_loss_is_the_training_steps_and_the_train_loss_the_evaluation(small_dataset):
+    from weightaug.inr.store import INRDataset
+    from weightaug.train import Splits, TrainConfig, train
+    from weightaug.train.tasks import inr_task
+
+    ds = INRDataset(small_dataset)
+    splits = Splits(ds.split("train"), ds.split("val"), ds.split("test"))
+    task = inr_task("mlp", splits, len(ds.classes), "noise:rel_std=0.5", None)
+    seen = []
+    step = task.loss
+    task.loss = lambda batch, gen: seen.append(step(batch, gen)) or seen[-1]
+    result = train(task, TrainConfig(epochs=1, batch_size=8))
+    record = result.history[0]
+    assert record["step_loss"] == pytest.approx(sum(x.item() for x in seen) / len(seen))
+    assert record["train_loss"] != pytest.approx(record["step_loss"])  # evaluated without the noise, in eval()
+
+
 def test_resumed_run_equals_uninterrupted(digits_inrs, tmp_path):
     def run(checkpoint, stop_after=None):
         torch.manual_seed(0)
@@ -134,7 +151,7 @@ def test_contrastive_with_view_positives_and_probe(tmp_path, digits):
     model = build_model("dwsnet", ds.spec, 10, **SMALL_DWS)
     task = Contrastive(model, splits_of(ds), build_augmentation("noise,permutation", ds.spec), positives="views")
     result = train(task, TrainConfig(epochs=2, batch_size=32))
-    assert 0 <= result.best["test_acc"] <= 1 and result.history[-1]["train_loss"] > 0
+    assert 0 <= result.best["test_acc"] <= 1 and result.history[-1]["step_loss"] > 0
     with pytest.raises(ValueError, match="at least 2 views"):
         Contrastive(
             model, splits_of(ds).__class__(ds.split("train", 1), ds.split("val"), ds.split("test")), positives="views"

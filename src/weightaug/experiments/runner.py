@@ -107,7 +107,7 @@ def train_with_progress(task, cfg: TrainConfig, checkpoint: Path, label: str, pr
 
 
 def _short(metrics: dict) -> str:
-    return " ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in ("train_loss", "val_acc", "test_acc"))
+    return " ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in ("step_loss", "val_acc", "test_acc"))
 
 
 def merge_results(folders: list[str | Path], out: str | Path) -> Path:

@@ -187,7 +187,9 @@ def train(
             losses.append(loss.item())
         model.eval()
         with torch.no_grad(), autocast(cfg.device):
-            metrics = {"epoch": epoch, "train_loss": sum(losses) / len(losses), **task.evaluate()}
+            # step_loss: the mean loss of the epoch's training steps (as trained: augmented, in shadow mode);
+            # train_loss (from evaluate): the model in eval() on a fixed subset of the training split
+            metrics = {"epoch": epoch, "step_loss": sum(losses) / len(losses), **task.evaluate()}
         result.history.append(metrics)
         score = metrics.get("val_acc")  # without one, the last epoch counts
         if score is None or result.best_epoch < 0 or score > result.best["val_acc"]:
