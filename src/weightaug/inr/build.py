@@ -427,15 +427,16 @@ def fit_occupancy(
     weights, quality = [], []
     for lo in range(0, len(object_ids), fit.chunk_size):
         ids, views = object_ids[lo : lo + fit.chunk_size], view_ids[lo : lo + fit.chunk_size]
+        objects, of = torch.unique(ids, return_inverse=True)  # an object's views share its points: draw them once
         coords, occupancy = occupancy_samples(
-            source, ids, points.uniform_points, points.near_points, points.near_sigma, seed
+            source, objects, points.uniform_points, points.near_points, points.near_sigma, seed
         )
-        targets, coords = occupancy[..., None].to(device), coords.to(device)
+        targets, coords = occupancy[of, :, None].to(device), coords[of].to(device)
         part, _ = fit_inrs(
             spec, targets, fit, seed, ids, views, coords, loss="bce", points_per_step=points.points_per_step
         )
-        held, held_occupancy = held_out_samples(source, ids, points.held_out_points, seed)
-        quality.append(iou(part(held.to(device)), held_occupancy.to(device)).cpu())
+        held, held_occupancy = held_out_samples(source, objects, points.held_out_points, seed)
+        quality.append(iou(part(held[of].to(device)), held_occupancy[of].to(device)).cpu())
         weights.append(part.to("cpu"))
         if progress is not None:
             progress(len(ids), quality[-1])
