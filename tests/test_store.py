@@ -1,14 +1,11 @@
 import json
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
-from weightaug.inr import build
 from weightaug.inr.build import SplitConfig, build_dataset, transform_images
 from weightaug.inr.fit import FitConfig, coordinate_grid, image_targets, psnr_from_mse
 from weightaug.inr.store import DatasetError, INRDataset
@@ -70,60 +67,6 @@ def test_same_seed_same_bytes_and_resume_equals_uninterrupted(tmp_path, digits, 
     build_dataset(killed, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10)
     assert shard_bytes(killed) == shard_bytes(small_dataset)
     assert not list(killed.glob(".*"))  # no temp files left behind
-
-
-def listed_shards(root: Path) -> list[str]:
-    return [e["file"] for e in json.loads((root / "manifest.json").read_text())["shards"]]
-
-
-def test_workers_side_by_side_fit_each_shard_once(tmp_path, digits, small_dataset, monkeypatch):
-    fitted, reported = [], {0: 0, 1: 0}
-    real_fit_shard = build.fit_shard
-
-    def counting(*args, **kwargs):
-        fitted.append(args[5]["file"])
-        return real_fit_shard(*args, **kwargs)
-
-    def worker(k):
-        def progress(n, _psnr):
-            reported[k] += n
-
-        build_dataset(tmp_path / "shared", digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=progress)
-
-    monkeypatch.setattr(build, "fit_shard", counting)
-    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(fitted) == sorted(listed_shards(small_dataset))  # every shard fitted once, by one of them
-    assert shard_bytes(tmp_path / "shared") == shard_bytes(small_dataset)
-    assert reported == {0: 35, 1: 35}  # each progress bar counts the other's shards too
-    assert INRDataset(tmp_path / "shared").manifest["complete"] and not list((tmp_path / "shared").glob(".*"))
-
-
-def test_a_shard_whose_worker_died_is_fitted_by_the_waiting_one(tmp_path, digits, small_dataset):
-    root = tmp_path / "d"
-
-    def stop(n, psnr):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):  # a manifest with no shards yet
-        build_dataset(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=stop)
-    busy = "train-00001.safetensors"
-    with build._locked(root / f".{busy}.lock"):  # another worker is fitting it
-        other = threading.Thread(
-            target=build_dataset, args=(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS), kwargs={"shard_size": 10}
-        )
-        other.start()
-        deadline = time.time() + 300
-        while len(listed_shards(root)) < 4 and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        assert busy not in listed_shards(root) and len(listed_shards(root)) == 4 and other.is_alive()
-    # ... and dies without writing it: the waiting worker fits it
-    other.join()
-    assert shard_bytes(root) == shard_bytes(small_dataset) and INRDataset(root).manifest["complete"]
 
 
 def test_other_configuration_is_refused_unless_overwrite(tmp_path, digits):
@@ -309,48 +252,3 @@ def test_files_get_the_mode_of_the_umask(tmp_path, digits, umask):
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in root.iterdir()}
     assert modes and set(modes.values()) == {0o666 & ~umask}, modes
-
-
-FIT_PROCESS = """
-import sys, time
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
-from weightaug.inr.build import build_dataset
-from weightaug.data.sources import load_source
-
-def stall(n, psnr):  # mark the first fitted chunk, then hang as a slow worker would
-    if psnr.numel():
-        Path({marker!r}).write_text("fitting")
-        time.sleep({stall})
-
-build_dataset({root!r}, load_source("digits"), SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=stall)
-"""
-
-
-def test_a_killed_fit_process_leaves_its_shard_to_the_survivor(tmp_path, small_dataset):
-    import signal
-    import subprocess
-    import sys
-
-    root, tests = tmp_path / "shared", str(Path(__file__).parent)
-
-    def start(marker, stall):
-        code = FIT_PROCESS.format(tests=tests, marker=str(marker), stall=stall, root=str(root))
-        return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-
-    doomed = start(tmp_path / "doomed", 600)
-    deadline = time.time() + 240
-    while not (tmp_path / "doomed").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    assert (tmp_path / "doomed").exists(), doomed.stderr.read().decode()
-    survivor = start(tmp_path / "survivor", 0)
-    others = len(listed_shards(small_dataset)) - 1
-    while len(listed_shards(root)) < others and time.time() < deadline:  # every shard but the doomed one's
-        time.sleep(0.1)
-    time.sleep(1.0)
-    assert len(listed_shards(root)) == others and survivor.poll() is None  # it waits for the doomed one's shard
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait()
-    assert survivor.wait(timeout=240) == 0, survivor.stderr.read().decode()
-    assert shard_bytes(root) == shard_bytes(small_dataset) and INRDataset(root).manifest["complete"]

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from weightaug import dist
 from weightaug.data.occupancy import PointsConfig
 from weightaug.data.solids import SOLID_SOURCES, load_any, spec_for
 from weightaug.data.sources import SOURCES
@@ -43,7 +44,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as e:
-            console.print(f"[red]error:[/red] {e}")
+            if dist.is_main():
+                console.print(f"[red]error:[/red] {e}")
             sys.exit(2)
 
 
@@ -59,6 +61,7 @@ def _table(title: str, columns: tuple[str, ...], rows) -> Table:
 def main() -> None:
     """weightaug: INR datasets, weight-space augmentation and shadow-weight training."""
     keep_freed_memory()
+    console.quiet = stdout.quiet = not dist.is_main()  # under torchrun rank 0 speaks for all (same errors too)
 
 
 @main.command()
@@ -77,9 +80,9 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an output directory of another configuration.")
 @click.option("--dry-run", is_flag=True, help="Fit a sample, print how long the whole fit would take, write nothing.")
 def fit(source, data_dir, download, out, shard_size, device, overwrite, dry_run, **settings) -> None:
-    """Fit an INR dataset: several views per object, in batches, resumable; run the same command in several
-    processes to fit it together. Image INRs default to w0 30 and output offset 0.5, occupancy INRs (3 -> 1
-    logit) to w0 5 and offset 0."""
+    """Fit an INR dataset: several views per object, in batches, resumable; under torchrun the processes share
+    the shards (`torchrun --nproc-per-node N -m weightaug fit ...`). Image INRs default to w0 30 and output
+    offset 0.5, occupancy INRs (3 -> 1 logit) to w0 5 and offset 0."""
     solid = source in SOLID_SOURCES
     src = load_any(source, data_dir, download, progress=True)
     given = {k: settings[k] for k in ("hidden", "activation", "w0", "output_offset") if settings[k] is not None}

@@ -369,8 +369,8 @@ KINDS: dict[str, Kind] = {
 
 def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool) -> INRDataset:
     """The experiment's INR dataset under ``data_root`` (named by its data settings): built on first use,
-    resumed if interrupted, shared by every experiment with the same data settings (experiments started
-    side by side fit it together, shard by shard)."""
+    resumed if interrupted, shared by every experiment with the same data settings (under torchrun the ranks
+    fit it together, shard by shard)."""
     digest = hashlib.sha1(json.dumps([getattr(cfg, k) for k in DATA_KEYS]).encode()).hexdigest()[:8]
     root = Path(data_root) / f"{cfg.source}-{cfg.fitted_views}v-{digest}"
     source = load_any(cfg.source, cfg.data_dir, progress=progress)

@@ -11,12 +11,10 @@ sizes, or on where a run was interrupted.
 
 from __future__ import annotations
 
-import fcntl
+import json
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from weightaug import dist
 from weightaug.data.occupancy import PointsConfig, held_out_samples, iou, occupancy_samples
 from weightaug.data.solids import Solids, describe
 from weightaug.data.sources import ImageSource
@@ -40,7 +39,7 @@ from weightaug.inr.store import (
     write_manifest,
     write_shard,
 )
-from weightaug.io import remove, sha256, staging_path, swap_in
+from weightaug.io import atomic_write_bytes, remove, sha256, staging_path, swap_in
 from weightaug.progress import progress_bar
 from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch
@@ -199,24 +198,6 @@ def _identity(manifest: dict) -> dict:
     return {k: v for k, v in manifest.items() if k not in ("shards", "complete", "fit_seconds")}
 
 
-@contextmanager
-def _locked(path: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path`` (a directory, or a file created if missing) for the block.
-
-    Yields False, without the lock, when another worker holds it and ``wait`` is False. The lock goes
-    with its process: a killed worker releases it."""
-    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
 def _existing(root: Path, plan: BuildPlan) -> tuple[str, Exception | None]:
     """What ``root`` holds for this plan: ``missing`` (nothing, or an empty folder), ``partial`` or ``complete``
     (this very build), or ``other``, with the error that refuses it without --overwrite."""
@@ -238,31 +219,53 @@ def _existing(root: Path, plan: BuildPlan) -> tuple[str, Exception | None]:
     return ("complete" if old.get("complete") else "partial"), None
 
 
+def _record(root: Path, rank: int) -> Path:
+    """Where a rank other than 0 lists the shards it finished (rank 0 lists its own in the manifest)."""
+    return root / f".shards-rank{rank}.json"
+
+
 def _start(root: Path, plan: BuildPlan) -> dict:
-    """The manifest to resume from (call holding the root's lock): the listed shards that are intact on disk."""
-    done: dict[str, dict] = {}
+    """The manifest to resume from: the shards listed in the manifest or in any rank's record that are intact
+    on disk (so a rank killed mid-fit loses only its unfinished shard, whatever the next run's world size)."""
+    listed: dict[str, dict] = {}
     if (root / "manifest.json").exists():
-        done = {e["file"]: e for e in read_manifest(root)["shards"]}
+        listed = {e["file"]: e for e in read_manifest(root)["shards"]}
+    records = sorted(root.glob(".shards-rank*.json"))
+    for path in records:  # written atomically by the ranks
+        listed |= {e["file"]: e for e in json.loads(path.read_text())}
     intact = [
-        done[e["file"]]
+        listed[e["file"]]
         for e in plan.shards
-        if e["file"] in done and (root / e["file"]).is_file() and sha256(root / e["file"]) == done[e["file"]]["sha256"]
+        if e["file"] in listed
+        and (root / e["file"]).is_file()
+        and sha256(root / e["file"]) == listed[e["file"]]["sha256"]
     ]
     manifest = {**plan.config, "shards": intact, "complete": False}
     write_manifest(root, manifest)
+    for path in records:
+        path.unlink()
     return manifest
 
 
-def _sync(root: Path, plan: BuildPlan, finished: set[str], progress: Callable[[int, Tensor], None] | None) -> dict:
-    """The manifest as on disk (call holding the root's lock); shards other workers finished join ``finished``."""
-    manifest = read_manifest(root)
-    if _identity(manifest) != plan.config:
-        raise FileExistsError(f"{root} was replaced by another process with a different configuration")
-    new = [e for e in manifest["shards"] if e["file"] not in finished]
-    finished.update(e["file"] for e in new)
-    if progress is not None and new:
-        progress(sum(e["count"] for e in new), torch.empty(0))
-    return manifest
+def _prepare(final: Path, plan: BuildPlan, overwrite: bool) -> tuple[Path, dict | None]:
+    """The folder to fit into and the manifest to resume from; no manifest when ``final`` is complete."""
+    staged = staging_path(final)
+    final.mkdir(parents=True, exist_ok=True)
+    state, refusal = _existing(final, plan)
+    if state == "missing" and _existing(staged, plan)[0] == "complete":  # stopped between the two renames
+        swap_in(staged, final)
+        state = "complete"
+    if state == "complete":
+        return final, None
+    if state != "other":
+        return final, _start(final, plan)
+    if not overwrite:
+        raise refusal
+    staged.mkdir(exist_ok=True)
+    if _existing(staged, plan)[0] == "other":  # an abandoned replacement of another configuration
+        for p in staged.iterdir():
+            remove(p)
+    return staged, _start(staged, plan)
 
 
 def build_dataset(
@@ -283,77 +286,53 @@ def build_dataset(
     A finished ``out`` of the same build is left as it is (nothing is written). An ``out`` holding anything
     else is refused unless ``overwrite``; then the new dataset is built in a hidden sibling folder (which
     resumes like ``out`` itself) and swapped in only when complete, so a failed or killed build loses nothing.
-    Several processes may build one dataset side by side: each fits the next shard no other is fitting (file
-    locks), then waits for the others' shards, and fits any whose worker died. ``progress(n, psnr)`` is called
-    as INRs finish, first with the already finished ones (``psnr`` empty) on resume, and as other workers
-    finish shards.
+    Under torchrun every rank calls this: rank 0 judges the folder, each rank fits every world-size-th of the
+    unfinished shards and records them as it writes them, and rank 0 writes the complete manifest once all are
+    done. The bytes do not depend on the number of ranks. ``progress(n, quality)`` is called as this rank's INRs
+    finish, first with the already finished ones (``quality`` empty), at the end with the other ranks' ones.
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     final = Path(out)
     plan = plan_build(source, spec, fit, splits, shard_size, source_info or {}, points)
-    root, staged = final, staging_path(final)
-    if not final.exists():
-        final.mkdir(parents=True, exist_ok=True)
-    with _locked(final):  # workers starting together judge the folder one at a time
-        state, refusal = _existing(final, plan)
-        if state == "missing" and _existing(staged, plan)[0] == "complete":  # stopped between the two renames
-            swap_in(staged, final)
-            state = "complete"
-        if state in ("missing", "partial"):
-            manifest = _start(final, plan)
-    if state == "complete":
+    judged: tuple[Path, dict | None] | Exception
+    try:
+        judged = _prepare(final, plan, overwrite) if dist.is_main() else (final, None)
+    except (OSError, ValueError) as e:  # every rank stops with rank 0's error
+        judged = e
+    judged = dist.share(judged)
+    if isinstance(judged, Exception):
+        raise judged
+    root, manifest = judged
+    if manifest is None:
         if progress is not None:
             progress(plan.n_items, torch.empty(0))
         return final
-    if state == "other":
-        if not overwrite:
-            raise refusal
-        root = staged
-        root.mkdir(exist_ok=True)
-        with _locked(root):
-            if _existing(root, plan)[0] == "other":  # an abandoned replacement of another configuration
-                for p in root.iterdir():
-                    remove(p)
-            manifest = _start(root, plan)
-    finished = {e["file"] for e in manifest["shards"]}
+    done = {e["file"] for e in manifest["shards"]}
     if progress is not None:
         progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
     points = PointsConfig(**plan.config["points"]) if "points" in plan.config else None
-    started = time.time()
-    for wait in (False, True):  # first the shards nobody is fitting, then those of other workers
-        for entry in plan.shards:
-            if entry["file"] in finished:
-                continue
-            with _locked(root / f".{entry['file']}.lock", wait) as mine:
-                if not mine:
-                    continue
-                with _locked(root):
-                    _sync(root, plan, finished, progress)
-                if entry["file"] in finished:
-                    continue
-                objects = plan.objects[entry["split"]]
-                part = fit_shard(source, spec, fit, splits, objects, entry, device, progress, points)
-                digest = write_shard(root, entry["file"], part, plan.config.get("quality", "psnr"))
-                with _locked(root):
-                    manifest = _sync(root, plan, finished, progress)
-                    manifest["shards"] = sorted(
-                        [*manifest["shards"], {**entry, "sha256": digest}], key=lambda e: e["file"]
-                    )
-                    write_manifest(root, manifest)
-                finished.add(entry["file"])
-    if root != final and not root.exists():
-        return final  # another worker finished the replacement and swapped it in
-    with _locked(root):
-        manifest = _sync(root, plan, finished, progress)
-        if not manifest["complete"]:  # the last worker to finish marks it
-            manifest["complete"] = True
-            manifest["fit_seconds"] = round(time.time() - started, 1)
-            write_manifest(root, manifest)
-            for lock in root.glob(".*.lock"):
-                lock.unlink()
-            if root != final:
-                swap_in(root, final)
+    started, rank, mine = time.time(), dist.rank(), []
+    for entry in [e for e in plan.shards if e["file"] not in done][rank :: dist.world_size()]:
+        part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, device, progress, points)
+        mine.append({**entry, "sha256": write_shard(root, entry["file"], part, plan.config.get("quality", "psnr"))})
+        if rank == 0:
+            write_manifest(root, {**manifest, "shards": sorted([*manifest["shards"], *mine], key=lambda e: e["file"])})
+        else:
+            atomic_write_bytes(_record(root, rank), json.dumps(mine).encode())
+    finished = [e for entries in dist.gather(mine) for e in entries]
+    if dist.is_main():
+        if progress is not None:
+            progress(sum(e["count"] for e in finished) - sum(e["count"] for e in mine), torch.empty(0))
+        shards = sorted([*manifest["shards"], *finished], key=lambda e: e["file"])
+        write_manifest(
+            root, {**manifest, "shards": shards, "complete": True, "fit_seconds": round(time.time() - started, 1)}
+        )
+        for path in root.glob(".shards-rank*.json"):
+            path.unlink()
+        if root != final:
+            swap_in(root, final)
+    dist.gather(None)  # no rank returns before the dataset is complete
     return final
 
 
@@ -373,8 +352,9 @@ def fit_with_progress(
         fitted["sum"] += quality.sum().item()
         bar.update(task, advance=n, note=label.format(fitted["sum"] / fitted["n"]) if fitted["n"] else "")
 
-    with progress_bar(rate=True, enabled=enabled) as bar:
-        task = bar.add_task(f"fitting INRs into {out}", total=plan.n_items, note="")
+    ranks = f" (rank 0 of {dist.world_size()} shown)" if dist.world_size() > 1 else ""
+    with progress_bar(rate=True, enabled=enabled and dist.is_main()) as bar:
+        task = bar.add_task(f"fitting INRs into {out}{ranks}", total=plan.n_items, note="")
         return build_dataset(out, source, spec, fit, splits, **options, progress=update)
 
 
