@@ -71,3 +71,49 @@ def test_a_killed_torchrun_fit_resumes_with_one_process(tmp_path, digits, small_
     build_dataset(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=lambda n, q: fitted.append(n))
     assert fitted[0] == 25 and sum(fitted) == 35  # three shards' INRs kept, the other two fitted
     assert shard_bytes(root) == shard_bytes(small_dataset) and not list(root.glob(".*"))
+
+
+EXPERIMENT = ["experiment", "augmentations", "--preset", "digits", "--set", "train_size=40", "--set", "val_size=20",
+              "--set", "test_size=20", "--set", "fit_steps=20", "--set", "epochs=2", "--set", "batch_size=16",
+              "--set", "seeds=[0]", "--set", 'models=["dwsnet"]', "--set", 'pixel_models=["pixel-mlp"]',
+              "--set", 'variants=["none", "siren_negation", "mixup_align"]']  # fmt: skip
+
+
+def test_torchrun_spreads_an_experiments_runs_over_ranks(tmp_path):
+    def run(*launcher: str, out: str) -> dict:
+        args = [*launcher, "-m", "weightaug", *EXPERIMENT, "--out", str(tmp_path / out)]
+        r = subprocess.run(
+            [*args, "--data-root", str(tmp_path / out / "data")], env=ENV, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert not list((tmp_path / out).glob(".*")) and (tmp_path / out / "table.md").is_file()
+        return json.loads((tmp_path / out / "results.json").read_text())["runs"]
+
+    spread, single = run(*TORCHRUN, out="spread"), run(sys.executable, out="single")
+    assert spread.keys() == single.keys() and len(spread) == 4  # 3 variants and the pixel baseline
+    for key, result in single.items():
+        assert spread[key]["history"] == result["history"], key  # a run does not depend on the rank it ran on
+
+
+def test_runs_a_killed_rank_recorded_are_kept_by_the_next_run(tmp_path, monkeypatch):
+    from weightaug.experiments import run_experiment
+
+    overrides = {"train_size": 40, "val_size": 20, "test_size": 20, "fit_steps": 20, "epochs": 1, "batch_size": 16,
+                 "seeds": [0], "models": ["dwsnet"], "pixel_models": [], "variants": ["none", "siren_negation"]}  # fmt: skip
+    out = run_experiment(
+        "augmentations", "digits", tmp_path / "a", tmp_path / "data", overrides=overrides, progress=False
+    )
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    first, second = runs
+    monkeypatch.setenv("RANK", "1")  # rank 1 of a killed run had finished the second run; rank 0 the first
+    from weightaug import dist
+
+    dist.RankRecords(out, "runs").write({second: {**runs[second], "marker": "from rank 1"}})
+    monkeypatch.setenv("RANK", "0")
+    (out / "results.json").write_text(
+        json.dumps({**json.loads((out / "results.json").read_text()), "runs": {first: runs[first]}})
+    )
+    run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=overrides, progress=False)
+    again = json.loads((out / "results.json").read_text())["runs"]
+    assert again[second]["marker"] == "from rank 1" and again[first] == runs[first]  # nothing retrained
+    assert not list(out.glob(".*"))

@@ -4,12 +4,18 @@ in a plain process, a world of one, where the collectives return at once."""
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as torch_dist
+
+from weightaug.io import atomic_write_bytes
 
 T = TypeVar("T")
 # Ranks meet only between long pieces of work (a shard of fitting, an epoch), so a collective may wait hours for
@@ -48,6 +54,33 @@ def group() -> None:
         torch_dist.init_process_group(backend, timeout=TIMEOUT)
 
 
+def on_main(fn: Callable[[], T]) -> T:
+    """``fn()`` run by rank 0 alone (judging a folder, writing what all share); its value, or the error it
+    raised, on every rank, so that all go on together or all stop with the same message."""
+    if world_size() == 1:
+        return fn()
+    value, error = None, None
+    try:
+        if is_main():
+            value = fn()
+    except Exception as e:  # raised again below, on every rank
+        error = _portable(e)
+    value, error = share((value, error))
+    if error is not None:
+        raise error
+    return value
+
+
+def _portable(e: Exception) -> Exception:
+    """``e``, or where it does not survive pickling (a constructor of its own), its built-in base class with
+    its message."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return next(c for c in type(e).__mro__ if c.__module__ == "builtins")(str(e))
+
+
 def share(obj: T) -> T:
     """Rank 0's ``obj`` on every rank."""
     if world_size() == 1:
@@ -76,3 +109,27 @@ def all_sum(t: torch.Tensor) -> torch.Tensor:
     out = t.clone()
     torch_dist.all_reduce(out)
     return out
+
+
+class RankRecords:
+    """What ranks other than 0 have finished, each in its own hidden JSON file in ``folder`` (written whole
+    or not at all), for rank 0 to fold into the file it alone writes; records survive a killed run, so the
+    next run, under any world size, keeps that work."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder, self.name = Path(folder), name
+
+    def write(self, value: Any) -> None:
+        """This rank's record (all it finished so far)."""
+        atomic_write_bytes(self.folder / f".{self.name}-rank{rank()}.json", json.dumps(value).encode())
+
+    def read(self) -> list[Any]:
+        """Every record on disk, in rank order."""
+        return [json.loads(p.read_text()) for p in self._paths()]
+
+    def clear(self) -> None:
+        for path in self._paths():
+            path.unlink()
+
+    def _paths(self) -> list[Path]:
+        return sorted(self.folder.glob(f".{self.name}-rank*.json"), key=lambda p: int(p.stem.rsplit("rank", 1)[1]))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from weightaug import dist
 from weightaug.experiments.config import ExperimentConfig, load_config
 from weightaug.experiments.kinds import KINDS, Run
 from weightaug.io import atomic_write_bytes
@@ -54,6 +55,7 @@ def run_experiment(
     """Run (or resume) experiment ``name`` at ``preset``; returns the output folder.
 
     The folder gets ``results.json`` (config, per-run curves and best epochs), ``table.md`` and PNG plots.
+    Under torchrun each rank trains every world-size-th run, and rank 0 writes the results as runs finish.
     A folder of earlier runs with the same data and training settings is resumed, and its grid widened:
     adding seeds, models, variants or recipes runs only the new runs; the report covers every run there.
     ``fresh`` discards the folder's earlier results and the checkpoints of its unfinished runs first.
@@ -62,11 +64,49 @@ def run_experiment(
 
     cfg = load_config(name, preset, overrides)  # every config error surfaces here, before any work
     out = Path(out or Path("runs/experiments") / f"{name}-{preset}")
+    records = dist.RankRecords(out, "runs")
+    results = dist.on_main(lambda: _start(cfg, out, records, fresh))
+    kind = KINDS[cfg.kind]
+    data = kind.load(cfg, data_root, device, progress)
+    plan = kind.plan(cfg)
+    todo = [r for r in plan if r.key not in results["runs"]]
+    mine: dict[str, dict] = {}  # under torchrun each rank trains every world-size-th run
+    for number, run in list(enumerate(todo, start=len(plan) - len(todo) + 1))[dist.rank() :: dist.world_size()]:
+        torch.manual_seed(run.seed)
+        task = kind.task(cfg, data, run, device)
+        train_cfg = kind.train_config(cfg, run, device)
+        checkpoint = checkpoint_path(out, run)
+        label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
+        result = train_with_progress(task, train_cfg, checkpoint, label, progress and dist.is_main())
+        mine[run.key] = {**run.__dict__, **result.to_dict()}
+        if dist.is_main():
+            results["runs"] |= mine
+            for record in records.read():
+                results["runs"] |= record
+            save_results(results, out / "results.json")
+        else:
+            records.write(mine)
+        checkpoint.unlink(missing_ok=True)
+    finished = dist.gather(mine)
+    if dist.is_main():
+        for runs in finished:
+            results["runs"] |= runs
+        save_results(results, out / "results.json")
+        records.clear()
+        write_report(results, out)
+    dist.gather(None)  # no rank returns before the report is written
+    return out
+
+
+def _start(cfg: ExperimentConfig, out: Path, records: dist.RankRecords, fresh: bool) -> dict:
+    """The results to resume from (rank 0): those in ``out``'s results.json and the runs other ranks of a killed
+    run recorded, unless their settings differ (refused) or ``fresh``."""
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     if fresh:
         results_path.unlink(missing_ok=True)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        records.clear()
     results = {"config": cfg.to_dict(), "runs": {}}
     if results_path.is_file():  # resume, or widen the grid (more seeds, models, variants) over the same settings
         old = json.loads(results_path.read_text())
@@ -75,23 +115,10 @@ def run_experiment(
                 f"{out} holds results with other settings ({', '.join(differ)}); choose another --out or delete it"
             )
         results["runs"] = old["runs"]
-    kind = KINDS[cfg.kind]
-    data = kind.load(cfg, data_root, device, progress)
+    for record in records.read():
+        results["runs"] |= record
     (out / "checkpoints").mkdir(exist_ok=True)
-    plan = kind.plan(cfg)
-    todo = [r for r in plan if r.key not in results["runs"]]
-    for number, run in enumerate(todo, start=len(plan) - len(todo) + 1):
-        torch.manual_seed(run.seed)
-        task = kind.task(cfg, data, run, device)
-        train_cfg = kind.train_config(cfg, run, device)
-        checkpoint = checkpoint_path(out, run)
-        label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
-        result = train_with_progress(task, train_cfg, checkpoint, label, progress)
-        results["runs"][run.key] = {**run.__dict__, **result.to_dict()}
-        save_results(results, results_path)
-        checkpoint.unlink(missing_ok=True)
-    write_report(results, out)
-    return out
+    return results
 
 
 def train_with_progress(task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool = True):

@@ -11,7 +11,6 @@ sizes, or on where a run was interrupted.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from weightaug.inr.store import (
     write_manifest,
     write_shard,
 )
-from weightaug.io import atomic_write_bytes, remove, sha256, staging_path, swap_in
+from weightaug.io import remove, sha256, staging_path, swap_in
 from weightaug.progress import progress_bar
 from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch
@@ -219,20 +218,15 @@ def _existing(root: Path, plan: BuildPlan) -> tuple[str, Exception | None]:
     return ("complete" if old.get("complete") else "partial"), None
 
 
-def _record(root: Path, rank: int) -> Path:
-    """Where a rank other than 0 lists the shards it finished (rank 0 lists its own in the manifest)."""
-    return root / f".shards-rank{rank}.json"
-
-
 def _start(root: Path, plan: BuildPlan) -> dict:
     """The manifest to resume from: the shards listed in the manifest or in any rank's record that are intact
     on disk (so a rank killed mid-fit loses only its unfinished shard, whatever the next run's world size)."""
     listed: dict[str, dict] = {}
     if (root / "manifest.json").exists():
         listed = {e["file"]: e for e in read_manifest(root)["shards"]}
-    records = sorted(root.glob(".shards-rank*.json"))
-    for path in records:  # written atomically by the ranks
-        listed |= {e["file"]: e for e in json.loads(path.read_text())}
+    records = dist.RankRecords(root, "shards")
+    for record in records.read():
+        listed |= {e["file"]: e for e in record}
     intact = [
         listed[e["file"]]
         for e in plan.shards
@@ -242,8 +236,7 @@ def _start(root: Path, plan: BuildPlan) -> dict:
     ]
     manifest = {**plan.config, "shards": intact, "complete": False}
     write_manifest(root, manifest)
-    for path in records:
-        path.unlink()
+    records.clear()
     return manifest
 
 
@@ -295,15 +288,7 @@ def build_dataset(
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     final = Path(out)
     plan = plan_build(source, spec, fit, splits, shard_size, source_info or {}, points)
-    judged: tuple[Path, dict | None] | Exception
-    try:
-        judged = _prepare(final, plan, overwrite) if dist.is_main() else (final, None)
-    except (OSError, ValueError) as e:  # every rank stops with rank 0's error
-        judged = e
-    judged = dist.share(judged)
-    if isinstance(judged, Exception):
-        raise judged
-    root, manifest = judged
+    root, manifest = dist.on_main(lambda: _prepare(final, plan, overwrite))
     if manifest is None:
         if progress is not None:
             progress(plan.n_items, torch.empty(0))
@@ -319,7 +304,7 @@ def build_dataset(
         if rank == 0:
             write_manifest(root, {**manifest, "shards": sorted([*manifest["shards"], *mine], key=lambda e: e["file"])})
         else:
-            atomic_write_bytes(_record(root, rank), json.dumps(mine).encode())
+            dist.RankRecords(root, "shards").write(mine)
     finished = [e for entries in dist.gather(mine) for e in entries]
     if dist.is_main():
         if progress is not None:
@@ -328,8 +313,7 @@ def build_dataset(
         write_manifest(
             root, {**manifest, "shards": shards, "complete": True, "fit_seconds": round(time.time() - started, 1)}
         )
-        for path in root.glob(".shards-rank*.json"):
-            path.unlink()
+        dist.RankRecords(root, "shards").clear()
         if root != final:
             swap_in(root, final)
     dist.gather(None)  # no rank returns before the dataset is complete
