@@ -117,3 +117,44 @@ def test_runs_a_killed_rank_recorded_are_kept_by_the_next_run(tmp_path, monkeypa
     again = json.loads((out / "results.json").read_text())["runs"]
     assert again[second]["marker"] == "from rank 1" and again[first] == runs[first]  # nothing retrained
     assert not list(out.glob(".*"))
+
+
+DDP_PROCESS = """
+import json, sys
+import torch
+from weightaug import dist
+from weightaug.inr.store import INRDataset
+from weightaug.train import Splits, TrainConfig, train
+from weightaug.train.tasks import inr_task
+
+dataset, out, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]) or None
+ds = INRDataset(dataset)
+torch.manual_seed(0)
+splits = Splits(ds.split("train"), ds.split("val"), ds.split("test"))
+task = inr_task("dwsnet:hidden=8:n_layers=2", splits, len(ds.classes))
+cfg = TrainConfig(epochs=3, batch_size=7, lr=3e-3, seed=0)  # 24 INRs: batches of 7, 7, 7, 3, split over ranks
+result = train(task, cfg, out + "/checkpoint.pt", stop_after=stop, ddp=True)
+if dist.is_main():
+    json.dump(result.to_dict(), open(out + "/result.json", "w"))
+"""
+
+
+def test_ddp_training_equals_one_process_and_resumes_under_another_world_size(tmp_path, small_dataset):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_PROCESS)
+
+    def run(launcher: list[str], out: str, stop: int = 0) -> list[dict]:
+        (tmp_path / out).mkdir(exist_ok=True)
+        r = subprocess.run([*launcher, str(script), str(small_dataset), str(tmp_path / out), str(stop)], env=ENV,
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads((tmp_path / out / "result.json").read_text())["history"] if not stop else []
+
+    one, two = run([sys.executable], "one"), run(TORCHRUN, "two")
+    run(TORCHRUN, "resumed", stop=1)  # 2 ranks train epoch 0 and stop; 1 process resumes from their checkpoint
+    resumed = run([sys.executable], "resumed")
+    for history in (two, resumed):  # no augmentation draws anything: the same steps, to float rounding
+        assert len(history) == 3
+        for a, b in zip(one, history, strict=True):
+            for key in ("step_loss", "train_loss", "val_loss", "test_loss", "val_acc", "test_acc"):
+                assert abs(a[key] - b[key]) <= 1e-4 * max(1.0, abs(a[key])), (key, a, b)

@@ -62,6 +62,7 @@ def main() -> None:
     """weightaug: INR datasets, weight-space augmentation and shadow-weight training."""
     keep_freed_memory()
     console.quiet = stdout.quiet = not dist.is_main()  # under torchrun rank 0 speaks for all (same errors too)
+    dist.bind_gpu()
 
 
 @main.command()
@@ -221,12 +222,14 @@ def _experiment_options(f):
     return click.option("--data-root", type=PATH, default="runs/data", show_default=True)(f)
 
 
-def _run_and_report(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
+def _run_and_report(
+    name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool, ddp: bool = False
+) -> None:
     from weightaug.experiments import load_config, run_experiment
 
     cfg = load_config(name, preset, settings)  # config errors before anything is touched
     console.print(f"[bold]{name}[/bold] at preset [bold]{preset}[/bold]: {cfg.description}")
-    path = run_experiment(name, preset, out, data_root, device, settings, fresh=fresh)
+    path = run_experiment(name, preset, out, data_root, device, settings, fresh=fresh, ddp=ddp)
     stdout.print((path / "table.md").read_text())
     console.print(f"results, table and plot in {path}/ (results.json, table.md, {name}.png)")
 
@@ -266,9 +269,12 @@ def demo(out: str, data_root: str, device: str, settings: dict) -> None:
 @click.option("--out", type=PATH, default=None, help="Default runs/experiments/NAME-PRESET.")
 @_experiment_options
 @click.option("--fresh", is_flag=True, help="Discard earlier results and checkpoints in --out instead of resuming.")
-def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool) -> None:
-    """Run (or resume) one of the paper's experiments; `weightaug experiments` lists them."""
-    _run_and_report(name, preset, out, data_root, device, settings, fresh)
+@click.option("--ddp", is_flag=True, help="Under torchrun: the ranks train each run together (DDP) instead of "
+              "sharing the runs out.")  # fmt: skip
+def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool, ddp) -> None:
+    """Run (or resume) one of the paper's experiments; `weightaug experiments` lists them. Under torchrun the
+    ranks share the runs out (or, with --ddp, train each together); rank 0 writes the results."""
+    _run_and_report(name, preset, out, data_root, device, settings, fresh, ddp)
 
 
 @main.command()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,34 @@ T = TypeVar("T")
 # Ranks meet only between long pieces of work (a shard of fitting, an epoch), so a collective may wait hours for
 # the slowest rank: far beyond torch's default of 10-30 minutes.
 TIMEOUT = timedelta(hours=24)
+
+
+_together = False  # inside data_parallel(): the ranks train one model, each on its part of every batch
+
+
+@contextmanager
+def data_parallel(enabled: bool = True) -> Iterator[None]:
+    """Within the block (when ``enabled`` and there are several ranks) the ranks train one model together:
+    :func:`part` splits batches and evaluation sets among them and metrics are summed over them."""
+    global _together
+    before, _together = _together, _together or (enabled and world_size() > 1)
+    try:
+        yield
+    finally:
+        _together = before
+
+
+def together() -> bool:
+    """Whether the ranks are training one model together (see :func:`data_parallel`)."""
+    return _together
+
+
+def part(n: int) -> slice:
+    """This rank's contiguous share of ``n`` items when the ranks train together (sizes differ by at most
+    one), else all of them."""
+    if not _together:
+        return slice(0, n)
+    return slice(n * rank() // world_size(), n * (rank() + 1) // world_size())
 
 
 def world_size() -> int:
@@ -37,13 +66,10 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def device(name: str) -> torch.device:
-    """``name`` for this process: under torchrun, ``cuda`` is the GPU of its local rank."""
-    d = torch.device(name)
-    if d.type == "cuda" and d.index is None and world_size() > 1:
-        d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(d)
-    return d
+def bind_gpu() -> None:
+    """Under torchrun on a GPU machine, make ``cuda`` mean this rank's GPU (its local rank)."""
+    if world_size() > 1 and torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def group() -> None:

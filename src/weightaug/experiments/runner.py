@@ -20,7 +20,7 @@ from weightaug.experiments.config import ExperimentConfig, load_config
 from weightaug.experiments.kinds import KINDS, Run
 from weightaug.io import atomic_write_bytes
 from weightaug.progress import progress_bar
-from weightaug.train import TrainConfig, train
+from weightaug.train import RunResult, TrainConfig, train
 
 GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes")  # what a run varies
 NOT_SETTINGS = ("description", "data_dir")  # may change between resumes: they change no result
@@ -51,11 +51,13 @@ def run_experiment(
     overrides: dict | None = None,
     progress: bool = True,
     fresh: bool = False,
+    ddp: bool = False,
 ) -> Path:
     """Run (or resume) experiment ``name`` at ``preset``; returns the output folder.
 
     The folder gets ``results.json`` (config, per-run curves and best epochs), ``table.md`` and PNG plots.
-    Under torchrun each rank trains every world-size-th run, and rank 0 writes the results as runs finish.
+    Under torchrun each rank trains every world-size-th run, and rank 0 writes the results as runs finish; with
+    ``ddp`` the ranks train each run together instead (DistributedDataParallel).
     A folder of earlier runs with the same data and training settings is resumed, and its grid widened:
     adding seeds, models, variants or recipes runs only the new runs; the report covers every run there.
     ``fresh`` discards the folder's earlier results and the checkpoints of its unfinished runs first.
@@ -70,24 +72,27 @@ def run_experiment(
     data = kind.load(cfg, data_root, device, progress)
     plan = kind.plan(cfg)
     todo = [r for r in plan if r.key not in results["runs"]]
-    mine: dict[str, dict] = {}  # under torchrun each rank trains every world-size-th run
-    for number, run in list(enumerate(todo, start=len(plan) - len(todo) + 1))[dist.rank() :: dist.world_size()]:
+    numbered = list(enumerate(todo, start=len(plan) - len(todo) + 1))
+    spread = not ddp and dist.world_size() > 1  # each rank trains every world-size-th run
+    mine: dict[str, dict] = {}
+    for number, run in numbered[dist.rank() :: dist.world_size()] if spread else numbered:
         torch.manual_seed(run.seed)
         task = kind.task(cfg, data, run, device)
         train_cfg = kind.train_config(cfg, run, device)
         checkpoint = checkpoint_path(out, run)
         label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
-        result = train_with_progress(task, train_cfg, checkpoint, label, progress and dist.is_main())
+        result = train_with_progress(task, train_cfg, checkpoint, label, progress and dist.is_main(), ddp)
         mine[run.key] = {**run.__dict__, **result.to_dict()}
         if dist.is_main():
             results["runs"] |= mine
             for record in records.read():
                 results["runs"] |= record
             save_results(results, out / "results.json")
-        else:
+            checkpoint.unlink(missing_ok=True)
+        elif spread:
             records.write(mine)
-        checkpoint.unlink(missing_ok=True)
-    finished = dist.gather(mine)
+            checkpoint.unlink(missing_ok=True)
+    finished = dist.gather(mine if spread else {})
     if dist.is_main():
         for runs in finished:
             results["runs"] |= runs
@@ -121,7 +126,9 @@ def _start(cfg: ExperimentConfig, out: Path, records: dist.RankRecords, fresh: b
     return results
 
 
-def train_with_progress(task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool = True):
+def train_with_progress(
+    task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool = True, ddp: bool = False
+) -> RunResult:
     """``train`` with a bar of epochs (a resumed run's bar starts at its checkpoint's epoch)."""
     with progress_bar(enabled=progress) as bar:
         bar_id = bar.add_task(label, total=cfg.epochs, note="")
@@ -130,6 +137,7 @@ def train_with_progress(task, cfg: TrainConfig, checkpoint: Path, label: str, pr
             cfg,
             checkpoint,
             on_epoch=lambda epoch, m: bar.update(bar_id, completed=epoch + 1, note=_short(m)),
+            ddp=ddp,
         )
 
 

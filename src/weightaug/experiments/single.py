@@ -11,6 +11,7 @@ from typing import Annotated
 
 import torch
 
+from weightaug import dist
 from weightaug.data.sources import SOURCES
 from weightaug.experiments.report import plot_curves
 from weightaug.experiments.runner import save_results, train_with_progress
@@ -25,12 +26,14 @@ from weightaug.was.train import LAYER_CHOICES, RECIPES, image_data, recipe_confi
 
 
 def train_to_folder(task, cfg: TrainConfig, folder: str | Path, label: str, record: dict) -> RunResult:
-    """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png."""
+    """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png.
+    Under torchrun the ranks train it together (DDP), and rank 0 writes."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    result = train_with_progress(task, cfg, folder / "checkpoint.pt", label)
-    save_results({**record, "config": cfg.__dict__, **result.to_dict()}, folder / "results.json")
-    plot_curves(result.history, folder / "curves.png", label)
+    result = train_with_progress(task, cfg, folder / "checkpoint.pt", label, dist.is_main(), ddp=True)
+    if dist.is_main():
+        save_results({**record, "config": cfg.__dict__, **result.to_dict()}, folder / "results.json")
+        plot_curves(result.history, folder / "curves.png", label)
     return result
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn.functional import log_softmax, one_hot
 
+from weightaug import dist
 from weightaug.augment import Augmentation, Compose
 from weightaug.inr.store import INRSplit
 from weightaug.models import WeightSpaceModel
@@ -28,11 +29,16 @@ def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 def classification_metrics(parts: dict[str, tuple[Tensor, Tensor]]) -> dict[str, float]:
-    """``{name}_acc`` and ``{name}_loss`` for each ``name: (logits, labels)``."""
+    """``{name}_acc`` and ``{name}_loss`` for each ``name: (logits, labels)``; when the ranks train together
+    (:func:`weightaug.dist.data_parallel`) each holds its part of every split, and the sums are all-reduced."""
     metrics = {}
     for name, (logits, labels) in parts.items():
-        metrics[f"{name}_acc"] = (logits.argmax(-1) == labels).float().mean().item()
-        metrics[f"{name}_loss"] = soft_cross_entropy(logits, one_hot(labels, logits.shape[-1]).float()).item()
+        n = len(labels)
+        loss = soft_cross_entropy(logits, one_hot(labels, logits.shape[-1]).float()) * n if n else logits.new_zeros(())
+        sums = torch.stack([(logits.argmax(-1) == labels).sum().float(), loss.float(), torch.tensor(float(n))])
+        if dist.together():
+            sums = dist.all_sum(sums.cpu())
+        metrics[f"{name}_acc"], metrics[f"{name}_loss"] = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
     return metrics
 
 
@@ -61,6 +67,8 @@ class Splits:
 class INRClassification:
     """Training task for :func:`weightaug.train.loop.train`: classify INRs by their weights."""
 
+    data_parallel = True  # trains under DDP: its loss and evaluation take any part of a batch or split
+
     def __init__(
         self,
         model: WeightSpaceModel,
@@ -76,6 +84,7 @@ class INRClassification:
         self.augment = augment or Compose([])
         self.augment.check(model.spec)
         self.model.fit_normaliser(self.splits.train.weights, normalise)
+        self.n_classes = model.n_classes
         # a fixed subset of the (unaugmented) training INRs, for the train-accuracy curve
         self.train_eval = self.splits.train[fixed_subset(len(self.splits.train), train_eval_size, device)]
 
@@ -84,7 +93,7 @@ class INRClassification:
 
     def loss(self, index: Tensor, generator: torch.Generator) -> Tensor:
         batch = self.splits.train[index.to(self.splits.train.labels.device)]
-        targets = one_hot(batch.labels, self.model.n_classes).float()
+        targets = one_hot(batch.labels, self.n_classes).float()
         weights, targets = self.augment(batch.weights, targets, generator)
         return soft_cross_entropy(self.model(weights), targets)
 
@@ -93,4 +102,5 @@ class INRClassification:
 
     def evaluate(self) -> dict[str, float]:
         parts = {"train": self.train_eval, "val": self.splits.val, "test": self.splits.test}
+        parts = {k: p[dist.part(len(p))] for k, p in parts.items()}  # all of it, unless the ranks train together
         return classification_metrics({k: (self.logits(p), p.labels) for k, p in parts.items()})

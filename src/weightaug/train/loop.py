@@ -18,7 +18,9 @@ from typing import Annotated, Protocol
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from weightaug import dist
 from weightaug.io import UnreadableFileError, atomic_save, load_torch_file
 
 OPTIMIZERS = {
@@ -134,19 +136,73 @@ def load_checkpoint(path: Path, device: str) -> dict:
         raise ValueError(f"checkpoint {path} is unreadable ({err.reason}); delete it to train from the start") from err
 
 
+def rank_streams(seed: int, epoch: int, generator: torch.Generator) -> torch.Generator:
+    """The generator of this rank's random draws in epoch ``epoch`` (augmentations): rank 0's is the epoch's
+    own (as in one process), each other rank's is seeded from (seed, epoch, rank); the global RNG (dropout)
+    is seeded likewise."""
+    if dist.rank() == 0 or not dist.together():
+        torch.manual_seed(epoch_seed(seed, epoch))
+        return generator
+    mixed = (epoch_seed(seed, epoch) * 1_000_033 + dist.rank()) % 2**63
+    torch.manual_seed(mixed)
+    return torch.Generator().manual_seed(mixed)
+
+
+def rank_part(batch: Tensor) -> tuple[Tensor, float]:
+    """This rank's part of a training batch and the weight of its mean loss, ``n_rank * world / n``, so that
+    the gradient DDP averages over ranks is that of the whole batch's mean loss. A rank left without items
+    (a batch smaller than the world) takes one with weight 0, since every rank must take every step."""
+    if not dist.together():
+        return batch, 1.0
+    mine = batch[dist.part(len(batch))]
+    if len(mine) == 0:
+        return batch[:1], 0.0
+    return mine, len(mine) * dist.world_size() / len(batch)
+
+
 def train(
     task: Task,
     cfg: TrainConfig,
     checkpoint: str | Path | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     stop_after: int | None = None,
+    ddp: bool = False,
 ) -> RunResult:
     """Train ``task.model`` for ``cfg.epochs`` epochs (resuming from ``checkpoint`` if it exists there).
 
     ``on_epoch(epoch, metrics)`` runs after each epoch (progress bars);
     ``stop_after`` ends the run after that many epochs in total, as if it were killed (for resume tests).
+    ``ddp``, under torchrun: the ranks train this one model together with DistributedDataParallel, each on its
+    part of every batch (the batches as in one process), with all-reduced metrics; rank 0 writes the
+    checkpoint, which resumes under any number of ranks.
     """
-    model = task.model
+    with dist.data_parallel(ddp):
+        if dist.together() and not getattr(task, "data_parallel", False):
+            raise ValueError(
+                f"{type(task).__name__} does not train under DDP; run an experiment's runs side by side over the "
+                "ranks instead (without --ddp)"
+            )
+        model = task.model
+        if dist.together():
+            dist.group()
+            on = next(model.parameters()).device
+            ids = [on.index] if on.type == "cuda" else None
+            # static graph: the same parameters take part in every step (some models hold unused ones)
+            task.model = DistributedDataParallel(model, ids, broadcast_buffers=False, static_graph=True)
+        try:  # the loss calls task.model
+            return _train(task, model, cfg, checkpoint, on_epoch, stop_after)
+        finally:
+            task.model = model
+
+
+def _train(
+    task: Task,
+    model: nn.Module,
+    cfg: TrainConfig,
+    checkpoint: str | Path | None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+    stop_after: int | None,
+) -> RunResult:
     opt = cfg.make_optimizer(model.parameters())
     steps_per_epoch = sum(1 for _ in task.batches(cfg.batch_size, epoch_generator(cfg.seed, 0)))
     if steps_per_epoch == 0:
@@ -170,12 +226,13 @@ def train(
     began = time.time() - result.seconds
     for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
         gen = epoch_generator(cfg.seed, epoch)
-        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        draws = rank_streams(cfg.seed, epoch, gen)
         model.train()
         losses = []
         for batch in task.batches(cfg.batch_size, gen):
+            mine, weight = rank_part(batch)
             with autocast(cfg.device):
-                loss = task.loss(batch, gen)
+                loss = task.loss(mine, draws) * weight if dist.together() else task.loss(mine, draws)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; lower --lr")
             opt.zero_grad(set_to_none=True)
@@ -184,18 +241,19 @@ def train(
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
-            losses.append(loss.item())
+            losses.append(loss.detach().float().cpu())
+        # step_loss: the mean loss of the epoch's training steps (as trained: augmented, in shadow mode);
+        # train_loss (from evaluate): the model in eval() on a fixed subset of the training split
+        step_losses = dist.all_sum(torch.stack(losses)) / dist.world_size() if dist.together() else torch.stack(losses)
         model.eval()
         with torch.no_grad(), autocast(cfg.device):
-            # step_loss: the mean loss of the epoch's training steps (as trained: augmented, in shadow mode);
-            # train_loss (from evaluate): the model in eval() on a fixed subset of the training split
-            metrics = {"epoch": epoch, "step_loss": sum(losses) / len(losses), **task.evaluate()}
+            metrics = {"epoch": epoch, "step_loss": step_losses.mean().item(), **task.evaluate()}
         result.history.append(metrics)
         score = metrics.get("val_acc")  # without one, the last epoch counts
         if score is None or result.best_epoch < 0 or score > result.best["val_acc"]:
             result.best_epoch = epoch
         result.seconds = time.time() - began
-        if path is not None:
+        if path is not None and dist.is_main():
             state = {
                 "config": asdict(cfg),
                 "model": model.state_dict(),

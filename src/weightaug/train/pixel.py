@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import one_hot
 
-from weightaug import rng
+from weightaug import dist, rng
 from weightaug.train.classify import EVAL_BATCH, classification_metrics, soft_cross_entropy
 from weightaug.train.loop import fixed_subset
 
@@ -102,6 +102,8 @@ class PixelClassification:
     point clouds ``(N, P, 3)`` (standardised with the training split's mean and std); ``augment`` adds random
     crops and flips (images only)."""
 
+    data_parallel = True  # trains under DDP: its loss and evaluation take any part of a batch or split
+
     def __init__(
         self,
         model: nn.Module,
@@ -153,6 +155,7 @@ class PixelClassification:
         model = model or self.model
         parts = {}
         for name in splits:
-            logits = torch.cat([model(chunk).float() for chunk in self.eval_images[name].split(batch)])
-            parts[name] = (logits, self.eval_labels[name])
+            mine = dist.part(len(self.eval_labels[name]))  # all of it, unless the ranks train together
+            logits = torch.cat([model(chunk).float() for chunk in self.eval_images[name][mine].split(batch)])
+            parts[name] = (logits, self.eval_labels[name][mine])
         return classification_metrics(parts)

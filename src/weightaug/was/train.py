@@ -107,6 +107,8 @@ class ImageClassification(PixelClassification):
     with train-mode BatchNorm on test batches of ``test_batch`` images (``trainbn_``, the paper's protocol,
     which picks the best test epoch)."""
 
+    data_parallel = False  # per-rank BatchNorm statistics and shadow draws: spread runs over ranks instead
+
     def __init__(self, *args, test_batch: int = 128, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.calibration = list(self.eval_images["train"].split(test_batch))  # the fixed training subset
