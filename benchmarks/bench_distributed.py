@@ -6,7 +6,8 @@
    also that version's file-lock mode: one single-thread process per core side by side.
 2. Training: dwsnet on digits INRs (1,257 training INRs, batch 64), plain and with aligned MixUp (weight
    matching on each rank's part of the batch): one process of 1 thread, one of all cores' threads, and one
-   single-thread rank per core with DDP; seconds per epoch from the run's own timing.
+   single-thread rank per core with DDP; seconds per epoch from the run's own timing; and the gloo all-reduce
+   of one step's gradients alone.
 
 Run: .venv/bin/python benchmarks/bench_distributed.py [--rounds N] [--baseline-src PATH]. Needs
 dataset-fashion-mnist (Debian package). Run it on quiet cores.
@@ -105,6 +106,36 @@ def bench_train(tmp: Path, rounds: int, cores: int) -> None:
             )
 
 
+ALLREDUCE = """
+import time, torch, torch.distributed as d
+import weightaug
+from weightaug import dist
+from weightaug.models import build_model
+from weightaug.weights import NetworkSpec
+
+n = sum(p.numel() for p in build_model("dwsnet", NetworkSpec(output_offset=0.5), 10).parameters())
+grad = torch.randn(n)
+dist.group()
+for _ in range(5):
+    d.all_reduce(grad)
+start = time.perf_counter()
+for _ in range(50):
+    d.all_reduce(grad)
+if dist.is_main():
+    print(n, (time.perf_counter() - start) / 50)
+"""
+
+
+def bench_allreduce(tmp: Path, cores: int) -> None:
+    """The gloo all-reduce of one step's dwsnet gradients (its parameter count in float32), alone."""
+    script = tmp / "allreduce.py"
+    script.write_text(ALLREDUCE)
+    cmd = [*TORCHRUN, "--nproc-per-node", str(cores), str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    n, seconds = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
+    print(f"all-reduce of dwsnet's {int(n):,} gradients over {cores} gloo ranks: {1e3 * float(seconds):.2f} ms a step")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=2)
@@ -117,6 +148,7 @@ def main() -> None:
             bench_fit(Path(tmp), args.rounds, cores, args.baseline_src)
         if args.only != "fit":
             bench_train(Path(tmp), args.rounds, cores)
+            bench_allreduce(Path(tmp), cores)
 
 
 if __name__ == "__main__":
