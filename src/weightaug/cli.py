@@ -291,7 +291,7 @@ def report(folder: str) -> None:
 @click.argument("folders", nargs=-1, required=True, type=PATH)
 @click.option("--out", type=PATH, required=True, help="A new folder for the joined results.")
 def merge(folders: tuple[str, ...], out: str) -> None:
-    """Join one experiment's results from several --out folders (e.g. processes run side by side) into one
+    """Join one experiment's results from several --out folders (e.g. separate jobs, other machines) into one
     results.json, table and plot; the settings must agree. The joined folder resumes like any other."""
     from weightaug.experiments import merge_results
 

@@ -146,7 +146,7 @@ def _short(metrics: dict) -> str:
 
 
 def merge_results(folders: list[str | Path], out: str | Path) -> Path:
-    """Join one experiment's runs from several output folders (say, processes run side by side) into ``out``:
+    """Join one experiment's runs from several output folders (say, separate jobs on other machines) into ``out``:
     the union of their grids and runs, with table and plot. Their settings must agree, and so must a run that
     more than one folder holds. ``out`` can then be resumed or widened like any experiment folder."""
     from weightaug.experiments.report import write_report
