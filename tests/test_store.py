@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
+from weightaug.inr import build
 from weightaug.inr.build import SplitConfig, build_dataset, transform_images
 from weightaug.inr.fit import FitConfig, coordinate_grid, image_targets, psnr_from_mse
 from weightaug.inr.store import DatasetError, INRDataset
@@ -252,3 +253,22 @@ def test_files_get_the_mode_of_the_umask(tmp_path, digits, umask):
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in root.iterdir()}
     assert modes and set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_a_small_build_compiles_nothing_and_a_large_one_does(tmp_path, digits, monkeypatch):
+    from weightaug import kernels
+
+    compiled = []
+
+    def record(fn, **kwargs):
+        compiled.append(fn.__name__)
+        return fn
+
+    monkeypatch.setattr(kernels, "_COMPILED", {})
+    monkeypatch.setattr(kernels.torch, "compile", record)
+    small = SplitConfig(train_size=4, val_size=2, test_size=2)
+    build_dataset(tmp_path / "small", digits, SPEC, SMALL_FIT, small)  # far below COMPILE_PAYS: seconds of work
+    assert compiled == []
+    monkeypatch.setattr(build, "COMPILE_PAYS", 0.0)  # as if the build were large
+    build_dataset(tmp_path / "large", digits, SPEC, SMALL_FIT, small)
+    assert compiled == ["_sine_and_slope"]

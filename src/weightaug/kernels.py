@@ -13,6 +13,8 @@ import ctypes.util
 import math
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -36,17 +38,29 @@ def _sine_and_slope(u: Tensor, b: Tensor, w0: float) -> tuple[Tensor, Tensor]:
     return sin, w0 * cos
 
 
-def _chain_outer(g: Tensor, w: Tensor, slope: Tensor) -> Tensor:
-    return g * w * slope
-
-
 _COMPILED: dict = {}
+_unfused = False  # inside unfused(): the eager kernels, nothing compiled
+
+
+@contextmanager
+def unfused(enabled: bool = True) -> Iterator[None]:
+    """Within the block (when ``enabled``) the kernels run eagerly and nothing is compiled: for work too small to
+    repay compiling (about 14 s on a fresh machine, 6 s from the disk cache, on 2 cores)."""
+    global _unfused
+    before, _unfused = _unfused, _unfused or enabled
+    try:
+        yield
+    finally:
+        _unfused = before
 
 
 def _fused(fn, eager):
-    """``fn`` compiled on first use (dynamic shapes), or ``eager`` where compiling is not possible."""
+    """``fn`` compiled on first use (dynamic shapes), or ``eager`` where compiling is not possible or not
+    wanted (:func:`unfused`)."""
 
     def call(*args):
+        if _unfused:
+            return eager(*args)
         compiled = _COMPILED.get(fn)
         if compiled is None:
             compiled = _COMPILED[fn] = torch.compile(fn, dynamic=True)
@@ -71,9 +85,6 @@ def _sine_and_slope_eager(u: Tensor, b: Tensor, w0: float) -> tuple[Tensor, Tens
 
 sine_and_slope = _fused(_sine_and_slope, _sine_and_slope_eager)
 """``(sin(w0 (u + b)), w0 cos(w0 (u + b)))``: a SIREN layer's activation and its derivative, one pass."""
-
-chain_outer = _fused(_chain_outer, _chain_outer)
-"""``g * w * slope``: back through a layer of one output unit ``(B, N, 1) x (B, 1, n)``, one pass."""
 
 
 def keep_freed_memory() -> bool:

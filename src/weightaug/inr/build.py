@@ -39,6 +39,7 @@ from weightaug.inr.store import (
     write_shard,
 )
 from weightaug.io import remove, sha256, staging_path, swap_in
+from weightaug.kernels import unfused
 from weightaug.progress import progress_bar
 from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch
@@ -50,6 +51,21 @@ _TRANSFORM_STREAM = 0x5EED  # offsets the seed so transform draws are independen
 # large chunks; occupancy INRs (1,024-4,096 points a step) run fastest while a chunk's activations stay in
 # cache: on one core, chunk 16 is 1.3-2.6x faster than 120 (benchmarks/bench_fit_occupancy.py, BENCHMARKS.md).
 CHUNK = {("image", "cpu"): 128, ("image", "cuda"): 8192, ("occupancy", "cpu"): 16, ("occupancy", "cuda"): 1024}
+
+
+# Below this much planned work (INR-steps x points a step x hidden units) a build fits faster unfused than
+# compiled once the compile is counted (about 14 s on a fresh machine): break-even at 1.6e9 (digits) to 2.4e9
+# (Fashion-MNIST) on 2 cores (benchmarks/bench_cold_start.py, BENCHMARKS.md).
+COMPILE_PAYS = 2e9
+
+
+def planned_work(plan: BuildPlan, source: ImageSource | Solids, spec: NetworkSpec, fit: FitConfig) -> float:
+    """The elements a build's activations pass through if no INR stops early: INR-steps x points x hidden units."""
+    if isinstance(source, ImageSource):
+        points = source.shape[1] * source.shape[2]
+    else:
+        points = plan.config["points"]["points_per_step"]
+    return plan.n_items * fit.steps * points * sum(spec.hidden)
 
 
 def default_chunk(source: ImageSource | Solids, device: str = "cpu") -> int:
@@ -298,8 +314,10 @@ def build_dataset(
         progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
     points = PointsConfig(**plan.config["points"]) if "points" in plan.config else None
     started, rank, mine = time.time(), dist.rank(), []
+    small = planned_work(plan, source, spec, fit) < COMPILE_PAYS  # by the plan: the same kernels on every resume
     for entry in [e for e in plan.shards if e["file"] not in done][rank :: dist.world_size()]:
-        part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, device, progress, points)
+        with unfused(small):
+            part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, device, progress, points)
         mine.append({**entry, "sha256": write_shard(root, entry["file"], part, plan.config.get("quality", "psnr"))})
         if rank == 0:
             write_manifest(root, {**manifest, "shards": sorted([*manifest["shards"], *mine], key=lambda e: e["file"])})
@@ -433,11 +451,12 @@ def estimate_fit(
     device: str = "cpu",
     points: PointsConfig | None = None,
 ) -> FitEstimate:
-    """Fit one chunk of the build's first training items (after a small warm-up that compiles the kernels) and
-    extrapolate to the whole build; nothing is written."""
+    """Fit one chunk of the build's first training items with the kernels the build would use (after a small
+    warm-up that compiles them, if it would) and extrapolate to the whole build; nothing is written."""
     plan = plan_build(source, spec, fit, splits, fit.chunk_size, {}, points)
     entry, objects = plan.shards[0], plan.objects[plan.shards[0]["split"]]
-    fit_shard(source, spec, fit, splits, objects, {**entry, "count": min(8, entry["count"])}, device, points=points)
-    start = time.time()
-    part = fit_shard(source, spec, fit, splits, objects, entry, device, points=points)
+    with unfused(planned_work(plan, source, spec, fit) < COMPILE_PAYS):
+        fit_shard(source, spec, fit, splits, objects, {**entry, "count": min(8, entry["count"])}, device, points=points)
+        start = time.time()
+        part = fit_shard(source, spec, fit, splits, objects, entry, device, points=points)
     return FitEstimate(entry["count"], time.time() - start, part.quality.mean().item(), plan.n_items)

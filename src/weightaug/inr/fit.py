@@ -20,7 +20,6 @@ from torch import Tensor
 
 from weightaug.data.occupancy import iou
 from weightaug.inr.init import Init, check_init, init_weights
-from weightaug.kernels import chain_outer
 from weightaug.rng import uniform_streams
 from weightaug.weights import NetworkSpec, WeightBatch, mlp_forward
 
@@ -149,7 +148,7 @@ def loss_and_grads(
         if layer == 0:
             break
         w, slope = weights[layer], slopes[layer - 1]
-        g = chain_outer(g, w, slope) if w.shape[1] == 1 else torch.bmm(g, w).mul_(slope)
+        g = (g * w).mul_(slope) if w.shape[1] == 1 else torch.bmm(g, w).mul_(slope)  # (B, N, 1) x (B, 1, n): no bmm
     return value, quality, grads
 
 
