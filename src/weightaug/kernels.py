@@ -45,7 +45,7 @@ _unfused = False  # inside unfused(): the eager kernels, nothing compiled
 @contextmanager
 def unfused(enabled: bool = True) -> Iterator[None]:
     """Within the block (when ``enabled``) the kernels run eagerly and nothing is compiled: for work too small to
-    repay compiling (about 14 s on a fresh machine, 6 s from the disk cache, on 2 cores)."""
+    repay compiling (about 15 s on a fresh machine, 5 s from the disk cache, on 2 cores)."""
     global _unfused
     before, _unfused = _unfused, _unfused or enabled
     try:

@@ -54,8 +54,8 @@ CHUNK = {("image", "cpu"): 128, ("image", "cuda"): 8192, ("occupancy", "cpu"): 1
 
 
 # Below this much planned work (INR-steps x points a step x hidden units) a build fits faster unfused than
-# compiled once the compile is counted (about 14 s on a fresh machine): break-even at 1.6e9 (digits) to 2.4e9
-# (Fashion-MNIST) on 2 cores (benchmarks/bench_cold_start.py, BENCHMARKS.md).
+# compiled once the compile is counted: break-even at 2.7e9 with a fresh inductor cache (15 s of compiling),
+# 0.8-1.0e9 from the disk cache, for digits and Fashion-MNIST alike on 2 cores (benchmarks/bench_cold_start.py).
 COMPILE_PAYS = 2e9
 
 
