@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
 from weightaug.inr.build import build_dataset
+from weightaug.inr.store import DatasetError, INRDataset
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -45,6 +48,7 @@ sys.path.insert(0, {tests!r})
 from conftest import SMALL_FIT, SMALL_SPLITS, SPEC
 from weightaug.data.sources import load_source
 from weightaug.inr.build import build_dataset
+from weightaug.inr.store import DatasetError, INRDataset
 
 def stall(n, psnr):  # rank 0 hangs while fitting its second shard, after writing its first
     if os.environ["RANK"] == "0" and psnr.numel() and (Path({root!r}) / "train-00000.safetensors").exists():
@@ -67,6 +71,8 @@ def test_a_killed_torchrun_fit_resumes_with_one_process(tmp_path, digits, small_
     assert record.exists(), run.stderr.read().decode()[-3000:]
     listed = [e["file"] for e in json.loads((root / "manifest.json").read_text())["shards"]]
     assert listed == ["train-00000.safetensors"]  # rank 0's first; its second died with it
+    with pytest.raises(DatasetError, match="unfinished .3 of 5 shards"):  # rank 1's two count too
+        INRDataset(root)
     fitted = []
     build_dataset(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=lambda n, q: fitted.append(n))
     assert fitted[0] == 25 and sum(fitted) == 35  # three shards' INRs kept, the other two fitted

@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from weightaug import dist
 from weightaug.io import atomic_save, atomic_write_bytes, sha256
 from weightaug.weights import NetworkSpec, WeightBatch
 
@@ -193,7 +194,11 @@ class INRDataset:
 
     @property
     def n_shards_done(self) -> int:
-        return len(self.manifest["shards"])
+        """Shards written so far: the manifest's, and those other ranks of a multi-rank fit recorded."""
+        files = {e["file"] for e in self.manifest["shards"]}
+        for record in dist.RankRecords(self.root, "shards").read():
+            files |= {e["file"] for e in record}
+        return len(files)
 
     @property
     def splits(self) -> list[str]:
