@@ -32,6 +32,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_was.py
 	$(BIN)/python benchmarks/bench_was_compile.py
+	$(BIN)/python benchmarks/bench_eval_batch.py
+	$(BIN)/python benchmarks/bench_fit_occupancy.py
+	$(BIN)/python benchmarks/bench_distributed.py
+	$(BIN)/python benchmarks/bench_shared_cores.py
+	$(BIN)/python benchmarks/bench_cold_start.py
 
 clean:
 	rm -rf runs .pytest_cache
