@@ -24,34 +24,6 @@ T = TypeVar("T")
 TIMEOUT = timedelta(hours=24)
 
 
-_together = False  # inside data_parallel(): the ranks train one model, each on its part of every batch
-
-
-@contextmanager
-def data_parallel(enabled: bool = True) -> Iterator[None]:
-    """Within the block (when ``enabled`` and there are several ranks) the ranks train one model together:
-    :func:`part` splits batches and evaluation sets among them and metrics are summed over them."""
-    global _together
-    before, _together = _together, _together or (enabled and world_size() > 1)
-    try:
-        yield
-    finally:
-        _together = before
-
-
-def together() -> bool:
-    """Whether the ranks are training one model together (see :func:`data_parallel`)."""
-    return _together
-
-
-def part(n: int) -> slice:
-    """This rank's contiguous share of ``n`` items when the ranks train together (sizes differ by at most
-    one), else all of them."""
-    if not _together:
-        return slice(0, n)
-    return slice(n * rank() // world_size(), n * (rank() + 1) // world_size())
-
-
 def world_size() -> int:
     """How many processes run this command (torchrun's WORLD_SIZE; 1 when started plainly)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -78,6 +50,34 @@ def group() -> None:
     if world_size() > 1 and not torch_dist.is_initialized():
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         torch_dist.init_process_group(backend, timeout=TIMEOUT)
+
+
+_together = False  # inside data_parallel(): the ranks train one model, each on its part of every batch
+
+
+@contextmanager
+def data_parallel(enabled: bool = True) -> Iterator[None]:
+    """Within the block (when ``enabled`` and there are several ranks) the ranks train one model together:
+    :func:`part` splits batches and evaluation sets among them and metrics are summed over them."""
+    global _together
+    before, _together = _together, _together or (enabled and world_size() > 1)
+    try:
+        yield
+    finally:
+        _together = before
+
+
+def together() -> bool:
+    """Whether the ranks are training one model together (see :func:`data_parallel`)."""
+    return _together
+
+
+def part(n: int) -> slice:
+    """This rank's contiguous share of ``n`` items when the ranks train together (sizes differ by at most
+    one), else all of them."""
+    if not _together:
+        return slice(0, n)
+    return slice(n * rank() // world_size(), n * (rank() + 1) // world_size())
 
 
 def on_main(fn: Callable[[], T]) -> T:

@@ -179,8 +179,8 @@ def train(
     with dist.data_parallel(ddp):
         if dist.together() and not getattr(task, "data_parallel", False):
             raise ValueError(
-                f"{type(task).__name__} does not train under DDP; run an experiment's runs side by side over the "
-                "ranks instead (without --ddp)"
+                f"{type(task).__name__} does not train under DDP; train it in one process, or let torchrun's ranks "
+                "share an experiment's runs (without --ddp)"
             )
         model = task.model
         if dist.together():
@@ -232,7 +232,7 @@ def _train(
         for batch in task.batches(cfg.batch_size, gen):
             mine, weight = rank_part(batch)
             with autocast(cfg.device):
-                loss = task.loss(mine, draws) * weight if dist.together() else task.loss(mine, draws)
+                loss = task.loss(mine, draws) * weight  # weight 1 in one process
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; lower --lr")
             opt.zero_grad(set_to_none=True)
