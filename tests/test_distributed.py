@@ -119,6 +119,12 @@ def test_runs_a_killed_rank_recorded_are_kept_by_the_next_run(tmp_path, monkeypa
     (out / "results.json").write_text(
         json.dumps({**json.loads((out / "results.json").read_text()), "runs": {first: runs[first]}})
     )
+    from weightaug.experiments import load_config
+    from weightaug.experiments.runner import _start
+
+    _start(load_config("augmentations", "digits", overrides), out, dist.RankRecords(out, "runs"), fresh=False)
+    on_disk = json.loads((out / "results.json").read_text())["runs"]  # folded in at once: a second kill keeps it
+    assert on_disk[second]["marker"] == "from rank 1" and not list(out.glob(".runs-rank*"))
     run_experiment("augmentations", "digits", out, tmp_path / "data", overrides=overrides, progress=False)
     again = json.loads((out / "results.json").read_text())["runs"]
     assert again[second]["marker"] == "from rank 1" and again[first] == runs[first]  # nothing retrained

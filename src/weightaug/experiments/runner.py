@@ -105,7 +105,7 @@ def run_experiment(
 
 def _start(cfg: ExperimentConfig, out: Path, records: dist.RankRecords, fresh: bool) -> dict:
     """The results to resume from (rank 0): those in ``out``'s results.json and the runs other ranks of a killed
-    run recorded, unless their settings differ (refused) or ``fresh``."""
+    run recorded (written into results.json at once), unless their settings differ (refused) or ``fresh``."""
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     if fresh:
@@ -120,8 +120,11 @@ def _start(cfg: ExperimentConfig, out: Path, records: dist.RankRecords, fresh: b
                 f"{out} holds results with other settings ({', '.join(differ)}); choose another --out or delete it"
             )
         results["runs"] = old["runs"]
-    for record in records.read():
-        results["runs"] |= record
+    if kept := records.read():  # fold them in now: this run's ranks overwrite the records with their own
+        for record in kept:
+            results["runs"] |= record
+        save_results(results, results_path)
+        records.clear()
     (out / "checkpoints").mkdir(exist_ok=True)
     return results
 
