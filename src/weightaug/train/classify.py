@@ -35,7 +35,7 @@ def classification_metrics(parts: dict[str, tuple[Tensor, Tensor]]) -> dict[str,
     for name, (logits, labels) in parts.items():
         n = len(labels)
         loss = soft_cross_entropy(logits, one_hot(labels, logits.shape[-1]).float()) * n if n else logits.new_zeros(())
-        sums = torch.stack([(logits.argmax(-1) == labels).sum().float(), loss.float(), torch.tensor(float(n))])
+        sums = torch.stack([(logits.argmax(-1) == labels).sum().float(), loss.float(), logits.new_tensor(float(n))])
         if dist.together():
             sums = dist.all_sum(sums.cpu())
         metrics[f"{name}_acc"], metrics[f"{name}_loss"] = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
