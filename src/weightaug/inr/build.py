@@ -313,7 +313,7 @@ def build_dataset(
     if progress is not None:
         progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
     points = PointsConfig(**plan.config["points"]) if "points" in plan.config else None
-    started, rank, mine = time.time(), dist.rank(), []
+    started, rank, mine, records = time.time(), dist.rank(), [], dist.RankRecords(root, "shards")
     small = planned_work(plan, source, spec, fit) < COMPILE_PAYS  # by the plan: the same kernels on every resume
     for entry in [e for e in plan.shards if e["file"] not in done][rank :: dist.world_size()]:
         with unfused(small):
@@ -322,7 +322,7 @@ def build_dataset(
         if rank == 0:
             write_manifest(root, {**manifest, "shards": sorted([*manifest["shards"], *mine], key=lambda e: e["file"])})
         else:
-            dist.RankRecords(root, "shards").write(mine)
+            records.write(mine)
     finished = [e for entries in dist.gather(mine) for e in entries]
     if dist.is_main():
         if progress is not None:
@@ -331,7 +331,7 @@ def build_dataset(
         write_manifest(
             root, {**manifest, "shards": shards, "complete": True, "fit_seconds": round(time.time() - started, 1)}
         )
-        dist.RankRecords(root, "shards").clear()
+        records.clear()
         if root != final:
             swap_in(root, final)
     dist.gather(None)  # no rank returns before the dataset is complete
