@@ -15,8 +15,9 @@ SMALL = {  # the presets shrunk so the suite stays fast; the architectures are t
     "nfn": {"hidden": 8, "embed_dim": 32},
     "graph": {"d_node": 16, "d_edge": 8, "n_layers": 2, "heads": 2, "embed_dim": 32},
     "transformer": {"d_model": 32, "n_layers": 2, "heads": 2, "embed_dim": 32},
+    "signgmn": {"d_node": 16, "n_layers": 2, "embed_dim": 32},
 }
-INVARIANT = [("dwsnet", {}), ("nfn", {"mode": "hnp"}), ("nfn", {"mode": "np"}), ("graph", {})]
+INVARIANT = [("dwsnet", {}), ("nfn", {"mode": "hnp"}), ("nfn", {"mode": "np"}), ("graph", {}), ("signgmn", {})]
 
 
 def scaled(spec, n, seed=0):
@@ -25,14 +26,34 @@ def scaled(spec, n, seed=0):
 
 @pytest.mark.parametrize("spec", [SPEC, DEEP], ids=str)
 @pytest.mark.parametrize(("name", "extra"), INVARIANT, ids=lambda v: str(v))
-def test_invariant_models_ignore_hidden_permutations(spec, name, extra):
+def test_invariant_models_are_invariant_end_to_end_normaliser_included(spec, name, extra):
+    """Each model that claims a symmetry ignores it, through its fitted default normaliser."""
     torch.manual_seed(0)
     model = build_model(name, spec, 5, **SMALL[name], **extra).eval()
+    model.fit_normaliser(scaled(spec, 50, seed=3).map(lambda t: t + 0.3 * t.mean()))  # statistics far from 0 and 1
     wb = scaled(spec, 6)
-    moved = SignedPermutation.random(spec, 6, torch.Generator().manual_seed(1)).apply(wb)
-    assert MODELS[name].invariant
+    flips = 0.5 if "sign" in MODELS[name].symmetries else 0.0
+    moved = SignedPermutation.random(spec, 6, torch.Generator().manual_seed(1), flip_prob=flips).apply(wb)
+    assert "permutation" in MODELS[name].symmetries
     torch.testing.assert_close(model(moved), model(wb), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(model.embed(moved), model.embed(wb), rtol=1e-4, atol=1e-5)
+
+
+def test_the_per_position_normaliser_breaks_invariance_and_sign_flips_move_permutation_models():
+    torch.manual_seed(0)
+    model = build_model("dwsnet", SPEC, 5, **SMALL["dwsnet"]).eval()
+    model.fit_normaliser(scaled(SPEC, 50, seed=3), per="position")
+    wb = scaled(SPEC, 6)
+    moved = SignedPermutation.random(SPEC, 6, torch.Generator().manual_seed(1)).apply(wb)
+    assert (model(moved) - model(wb)).abs().max() > 1e-3
+    model.fit_normaliser(scaled(SPEC, 50, seed=3))
+    flipped = SignedPermutation.random(SPEC, 6, torch.Generator().manual_seed(1), flip_prob=0.5).apply(wb)
+    assert (model(flipped) - model(wb)).abs().max() > 1e-3  # dwsnet does not claim the signs
+
+
+def test_signgmn_refuses_relu_networks():
+    with pytest.raises(SpecMismatchError, match="no symmetry of relu networks"):
+        build_model("signgmn", NetworkSpec(activation="relu"))
 
 
 def permute_blocks(blocks, labels, perms):
@@ -88,7 +109,7 @@ def test_non_invariant_models_see_permutations(name):
     model = build_model(name, SPEC, 5, **SMALL[name]).eval()
     wb = scaled(SPEC, 6)
     moved = SignedPermutation.random(SPEC, 6, torch.Generator().manual_seed(1)).apply(wb)
-    assert not MODELS[name].invariant
+    assert not MODELS[name].symmetries
     assert (model(moved) - model(wb)).abs().max() > 1e-3
 
 
@@ -132,15 +153,29 @@ def test_wrong_spec_and_unknown_model():
 
 def test_normaliser():
     wb = random_batch(SPEC, 200)
-    norm = WeightNormalizer.fit(wb)
+    norm = WeightNormalizer.fit(wb, per="position")
     flat = norm(wb).flatten()
     torch.testing.assert_close(flat.mean(0), torch.zeros(SPEC.n_params), atol=1e-4, rtol=0)
     torch.testing.assert_close(flat.std(0), torch.ones(SPEC.n_params), atol=1e-3, rtol=0)
     restored = WeightNormalizer(SPEC)
     restored.load_state_dict(norm.state_dict())
     assert norm(wb).equal(restored(wb))
-    per_layer = WeightNormalizer.fit(wb, per="layer")  # one mean/std per tensor: symmetries stay exact
-    action = SignedPermutation.random(SPEC, 200, torch.Generator().manual_seed(0))
-    assert per_layer(action.apply(wb)).equal(action.apply(per_layer(wb)))
     with pytest.raises(SpecMismatchError):
         norm(random_batch(DEEP, 2))
+    with pytest.raises(ValueError, match="must be one of neuron, position, layer"):
+        WeightNormalizer.fit(wb, per="channel")
+
+
+@pytest.mark.parametrize("per", ["neuron", "layer"])
+@pytest.mark.parametrize("signs", [False, True])
+def test_symmetric_normalisers_commute_with_the_symmetries(per, signs):
+    wb = random_batch(DEEP, 200).map(lambda t: t + 0.1)  # nonzero means, so centring matters
+    norm = WeightNormalizer.fit(wb, per=per, signs=signs)
+    action = SignedPermutation.random(DEEP, 200, torch.Generator().manual_seed(0), flip_prob=0.5 if signs else 0)
+    torch.testing.assert_close(norm(action.apply(wb)).flatten(), action.apply(norm(wb)).flatten())
+    out = norm(wb)
+    for k, t in enumerate(out.tensors()):  # pooled statistics: each tensor is standardised as a whole
+        assert abs(float(t.square().mean()) - 1) < 0.05, k
+    if per == "neuron":  # the first layer keeps a statistic per input coordinate, the last one per output
+        first = norm.mean[: DEEP.hidden[0] * DEEP.in_dim].view(DEEP.hidden[0], DEEP.in_dim)
+        assert (first == first[:1]).all() and (signs or first[0, 0] != first[0, 1])

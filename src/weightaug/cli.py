@@ -18,6 +18,7 @@ from weightaug.experiments.config import parse_setting, presets
 from weightaug.experiments.single import train_image_model, train_inr_model
 from weightaug.experiments.tables import reported
 from weightaug.inr.build import SHARD_SIZE, SplitConfig, default_chunk, estimate_fit, fit_with_progress, plan_build
+from weightaug.inr.canonical import CanonicalForm
 from weightaug.inr.fit import FitConfig, FitDivergedError
 from weightaug.inr.importer import import_peer_dataset
 from weightaug.inr.store import SPLITS, INRDataset
@@ -187,6 +188,25 @@ def import_(splits_json: str, out: str, **options) -> None:
 
 
 @main.command()
+@click.argument("dataset", type=DATASET)
+@click.option("--out", type=PATH, required=True, help="Output dataset directory.")
+@click.option("--form", default="phase+mean", show_default=True,
+              help="phase (biases into [0, pi/2w0], neurons in bias order), a template (mean, medoid), or both: phase+mean.")  # fmt: skip
+@fields(CanonicalForm, "iterations")
+@click.option("--overwrite", is_flag=True, help="Replace the output directory.")
+def canonicalize(dataset: str, out: str, form: str, iterations: int, overwrite: bool) -> None:
+    """Write a dataset's canonical copy: every INR the same function, in one form per orbit of its symmetries
+    (SIREN sign flips, bias shifts by pi/w0, neuron permutations); labels and fit quality unchanged."""
+    from weightaug.inr.canonical import canonicalize as make
+
+    chosen = CanonicalForm.parse(form, iterations)
+    with console.status(f"canonicalising {dataset} ({chosen.name})"):
+        ds = make(dataset, out, chosen, overwrite)
+    console.print(f"wrote {ds.root}: {chosen.name} in {ds.manifest['canonical']['seconds']:.1f} s")
+    _print_summary(ds)
+
+
+@main.command()
 @fields(NetworkSpec, "hidden", "in_dim", "out_dim")
 @click.option("--classes", type=POSITIVE, default=10, show_default=True)
 def models(classes: int, **settings) -> None:
@@ -196,7 +216,7 @@ def models(classes: int, **settings) -> None:
     spec = build(NetworkSpec, settings)
     rows = [(name, f"{n:,}", *rest) for name, (n, *rest) in describe(spec, classes).items()]
     title = f"weight-space models for INRs {'-'.join(map(str, spec.widths))}, {classes} classes"
-    stdout.print(_table(title, ("name", "weights", "invariant", "description", "settings (name:key=value)"), rows))
+    stdout.print(_table(title, ("name", "weights", "invariant to", "description", "settings (name:key=value)"), rows))
 
 
 @main.command()

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import torch
 
+from weightaug import dist
 from weightaug.data.solids import load_any, spec_for
 from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
 from weightaug.experiments.tables import collect, findings, md_table, mean_std
 from weightaug.inr.build import SplitConfig, default_chunk, fit_with_progress
+from weightaug.inr.canonical import CanonicalForm, canonicalize
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
+from weightaug.models.normalize import NORMALISERS
 from weightaug.train import SURFACE_POINTS, PixelClassification, Splits, TrainConfig, is_baseline, pixel_model
 from weightaug.train.tasks import inr_task
 
@@ -57,7 +60,8 @@ class Run:
 class InrSettings:
     """The settings of every INR kind."""
 
-    normalise: str = "position"  # the models' weight normaliser (weightaug.models.normalize.NORMALISERS)
+    normalise: str = "neuron"  # the models' weight normaliser (weightaug.models.normalize.NORMALISERS)
+    canonical: str = "none"  # or a canonical form of the INRs, made once per dataset (weightaug.inr.canonical)
     equal_steps: bool = False  # a run on V views trains epochs / V epochs: every run takes the same steps
 
 
@@ -98,6 +102,11 @@ class Kind:
             parse(model, MODELS, "model", ("spec", "n_classes"))
         for variant in cfg.variants:
             build_augmentation(augment_of(variant)[1])
+        own = cfg.kind_settings
+        if own.normalise not in NORMALISERS:
+            raise KindError(f"normalise: choose one of {', '.join(NORMALISERS)}, got {own.normalise!r}")
+        if own.canonical != "none":
+            CanonicalForm.parse(own.canonical)
 
     def plan(self, cfg: ExperimentConfig) -> list[Run]:
         """Every run the experiment needs, pixel baselines last."""
@@ -118,6 +127,8 @@ class Kind:
     def load(self, cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool):
         """The experiment's INR dataset (the given one, or fitted once per data setting) and its splits."""
         ds = INRDataset(cfg.dataset) if cfg.dataset else ensure_dataset(cfg, data_root, device, progress)
+        if cfg.kind_settings.canonical != "none":
+            ds = ensure_canonical(ds, CanonicalForm.parse(cfg.kind_settings.canonical), data_root)
         if cfg.pixel_models and ds.manifest["source"]["name"] == "imported":
             raise KindError(
                 f"pixel baselines train on the source images, which the imported dataset {ds.root} does not have; "
@@ -386,6 +397,21 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
         train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, views=cfg.fitted_views
     )
     fit_with_progress(root, source, spec, fit, splits, device=device, enabled=progress)
+    return INRDataset(root)
+
+
+def ensure_canonical(ds: INRDataset, form: CanonicalForm, data_root: str | Path) -> INRDataset:
+    """``ds`` in canonical ``form``, made once under ``data_root`` (by rank 0 under torchrun) and reused."""
+    digest = hashlib.sha1(str(ds.root.resolve()).encode()).hexdigest()[:6]
+    root = Path(data_root) / f"{ds.root.name}-{form.name}-{digest}"
+
+    def make() -> None:
+        if not (
+            (root / "manifest.json").is_file() and read_manifest(root).get("canonical", {}).get("name") == form.name
+        ):
+            canonicalize(ds.root, root, form, overwrite=True)
+
+    dist.on_main(make)
     return INRDataset(root)
 
 

@@ -47,7 +47,7 @@ def train_inr_model(
     augment: Annotated[str, "Augmentations, e.g. siren_negation,mixup_align (`weightaug augmentations`)."] = "none",
     views: Annotated[int | None, "Train on the first N views per object (default: all)."] = None,
     contrastive: Annotated[Positives | None, "SimCLR with these positives, then a linear probe."] = None,
-    normalise: Annotated[str, NORMALISERS] = "position",
+    normalise: Annotated[str, NORMALISERS] = "neuron",
 ) -> RunResult:
     """Train ``model`` on the INR dataset ``dataset`` (its first ``views`` training views) into ``out``."""
     ds = INRDataset(dataset)

@@ -223,9 +223,13 @@ class INRDataset:
             self._checked[entry["file"]] = _verified(self.root, entry, self.spec, self.quality)
         return self._checked[entry["file"]]
 
+    def shard(self, entry: dict) -> INRSplit:
+        """One shard of the manifest's list, verified."""
+        return read_shard(self._path(entry), self.spec, self.quality)
+
     def split(self, name: str, views: int | None = None) -> INRSplit:
         """Load a split (every shard verified, its weights checked finite); ``views`` keeps the first views only."""
-        data = INRSplit.cat([read_shard(self._path(e), self.spec, self.quality) for e in self._shards(name)])
+        data = INRSplit.cat([self.shard(e) for e in self._shards(name)])
         return data.first_views(views) if views is not None else data
 
     def column(self, name: str, field: str) -> Tensor:

@@ -10,6 +10,7 @@ from weightaug.models.graph import NeuralGraph
 from weightaug.models.mlp import FlatMLP
 from weightaug.models.nfn import NFN
 from weightaug.models.normalize import WeightNormalizer
+from weightaug.models.signgmn import SignGMN
 from weightaug.models.transformer import WeightTransformer
 from weightaug.registry import RegistryError, parameters, parse
 from weightaug.weights import NetworkSpec
@@ -20,6 +21,7 @@ MODELS: dict[str, type[WeightSpaceModel]] = {
     "nfn": NFN,
     "graph": NeuralGraph,
     "transformer": WeightTransformer,
+    "signgmn": SignGMN,
 }
 
 
@@ -38,11 +40,12 @@ def n_parameters(model: nn.Module) -> int:
 
 
 def describe(spec: NetworkSpec, n_classes: int = 10) -> dict[str, tuple[int, str, str, str]]:
-    """Name -> (weights at the preset for INRs of ``spec``, invariant yes/no, description, parameters)."""
+    """Name -> (weights at the preset for INRs of ``spec``, the symmetries it is invariant to, description,
+    parameters)."""
     return {
         name: (
             n_parameters(build_model(name, spec, n_classes)),
-            "yes" if cls.invariant else "no",
+            ", ".join(cls.symmetries) or "none",
             cls.description,
             " ".join(f"{k}={v}" for k, v in parameters(cls, ("spec", "n_classes")).items()),
         )

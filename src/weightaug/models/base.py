@@ -24,7 +24,7 @@ class WeightSpaceModel(nn.Module):
     """Base class: subclasses implement :meth:`features` (a (B, embed_dim) embedding of a WeightBatch)."""
 
     description = ""
-    invariant = False  # the output is unchanged when hidden neurons are permuted
+    symmetries: tuple[str, ...] = ()  # what leaves the output unchanged: "permutation" (of hidden neurons), "sign"
 
     def __init__(self, spec: NetworkSpec, n_classes: int, embed_dim: int) -> None:
         super().__init__()
@@ -41,9 +41,11 @@ class WeightSpaceModel(nn.Module):
     def features(self, batch: WeightBatch) -> Tensor:
         raise NotImplementedError
 
-    def fit_normaliser(self, weights: WeightBatch, per: str = "position") -> None:
-        """Normalise inputs with the statistics of ``weights`` (the training split, before augmentation)."""
-        self.normaliser.load_state_dict(WeightNormalizer.fit(weights, per).state_dict())
+    def fit_normaliser(self, weights: WeightBatch, per: str = "neuron") -> None:
+        """Normalise inputs with the statistics of ``weights`` (the training split, before augmentation), pooled
+        as ``per`` says; the statistics respect the sign flips where the model does."""
+        fitted = WeightNormalizer.fit(weights, per, signs="sign" in self.symmetries)
+        self.normaliser.load_state_dict(fitted.state_dict())
 
     def embed(self, batch: WeightBatch) -> Tensor:
         """``(B, embed_dim)``: the representation used for contrastive learning and linear probes."""

@@ -186,7 +186,7 @@ class IOEncoding(nn.Module):
 class EquivariantStack(WeightSpaceModel):
     """Equivariant linear layers with ReLU between them, invariant pooling, then an MLP to the embedding."""
 
-    invariant = True
+    symmetries = ("permutation",)
 
     def __init__(
         self,

@@ -84,7 +84,7 @@ class NeuralGraph(WeightSpaceModel):
     """Relational transformer on the neural graph of each INR (see the module docstring)."""
 
     description = "neural graph: neurons as nodes, weights as edges, relational transformer (invariant)"
-    invariant = True
+    symmetries = ("permutation",)
 
     def __init__(
         self,

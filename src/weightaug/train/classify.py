@@ -74,7 +74,7 @@ class INRClassification:
         model: WeightSpaceModel,
         splits: Splits,
         augment: Augmentation | None = None,
-        normalise: str = "position",
+        normalise: str = "neuron",
         device: str = "cpu",
         train_eval_size: int = 2048,
     ) -> None:

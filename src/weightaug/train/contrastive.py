@@ -67,7 +67,7 @@ class Contrastive:
         augment: Augmentation | None = None,
         positives: str = "augment",
         temperature: float = 0.1,
-        normalise: str = "position",
+        normalise: str = "neuron",
         device: str = "cpu",
         probe_size: int = 10_000,
     ) -> None:

@@ -15,7 +15,7 @@ def inr_task(
     augment: str | None = None,
     positives: str | None = None,
     temperature: float = 0.1,
-    normalise: str = "position",
+    normalise: str = "neuron",
     device: str = "cpu",
 ) -> INRClassification | Contrastive:
     """``model`` (``name:key=value``) trained on ``splits`` with ``augment`` (an augmentation string): classifying,
