@@ -13,13 +13,13 @@ from weightaug.inr.fit import FitConfig, coordinate_grid, fit_inrs, image_target
 from weightaug.weights import NetworkSpec, WeightBatch
 
 
-def fitted_digits(spec: NetworkSpec, n: int) -> tuple[WeightBatch, torch.Tensor]:
-    """The first ``n`` digits fitted with the default recipe (view 0, seed 0), and their labels."""
+def fitted_digits(spec: NetworkSpec, n: int, cfg: FitConfig | None = None) -> tuple[WeightBatch, torch.Tensor]:
+    """The first ``n`` digits fitted with ``cfg`` (the default recipe; view 0, seed 0), and their labels."""
     src = load_source("digits")
     idx = torch.arange(n)
     images = src.float_images(idx)
     coords = coordinate_grid(*images.shape[-2:])
-    weights, _ = fit_inrs(spec, image_targets(images), FitConfig(), 0, idx, torch.zeros_like(idx), coords)
+    weights, _ = fit_inrs(spec, image_targets(images), cfg or FitConfig(), 0, idx, torch.zeros_like(idx), coords)
     return weights, src.labels[idx]
 
 

@@ -30,6 +30,8 @@ def tiny(name: str, preset: str) -> dict:
         out["variants"] = ["none", "siren_negation", "mixup_align"]
     if cfg.kind == "views-vs-data":
         out["train_fractions"] = [0.5, 1.0]
+    if cfg.kind == "symmetries":
+        out |= {"variants": ["none", "mixup"], "setups": ["position", "neuron/phase+medoid"]}
     return out
 
 
@@ -43,6 +45,8 @@ def test_each_experiment_runs_end_to_end_on_digits(name, tmp_path):
     n_runs = len(cfg.models) * len(cfg.variants) * len(cfg.view_list) * len(cfg.train_fractions) + 1
     if cfg.kind == "findings":  # no augmentation at each view count, each augmentation at one view
         n_runs = len(cfg.models) * (len(cfg.view_list) + len(cfg.variants) - 1) + 1
+    if cfg.kind == "symmetries":  # and each setup
+        n_runs = (n_runs - 1) * len(cfg.kind_settings.setups) + 1
     assert len(results["runs"]) == n_runs
     for run in results["runs"].values():
         epochs = max(1, round(2 / run["views"])) if cfg.kind_settings.equal_steps else 2  # equal steps: epochs / views
@@ -214,6 +218,12 @@ def test_presets_and_configs_load():
         ("augmentations", "digits", {"temperature": 0.2}, "temperature: not a setting of 'augmentations'.*normalise"),
         ("was", "was-fmnist-small", {"equal_steps": True}, "equal_steps: not a setting of 'was'.*recipes"),
         ("was", "was-fmnist-small", {"recipes": []}, "recipes must not be empty"),
+        ("augmentations", "digits", {"normalise": "pixel"}, "normalise: choose one of neuron, position, layer"),
+        ("augmentations", "digits", {"canonical": "phase+mode"}, "write phase, a template"),
+        ("symmetries", "digits", {"setups": ["neuron/sorted"]}, "write phase, a template"),
+        ("symmetries", "digits", {"setups": ["batch"]}, "setup 'batch': the normaliser must be one of"),
+        ("symmetries", "digits", {"canonical": "phase"}, "give the canonical forms in setups"),
+        ("symmetries", "digits", {"setups": []}, "setups must not be empty"),
     ],
 )
 def test_config_errors_are_clear(name, preset, overrides, message):

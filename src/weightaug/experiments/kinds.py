@@ -45,11 +45,16 @@ class Run:
     fraction: float = 1.0
     seed: int = 0
     recipe: str = ""  # shadow-weight runs: weak or strong
+    setup: str = ""  # symmetries runs: the normaliser and canonical form, "neuron/phase+mean"
 
     @property
     def key(self) -> str:
-        recipe = f"|recipe={self.recipe}" if self.recipe else ""
-        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}{recipe}"
+        extra = "".join(f"|{k}={v}" for k, v in (("recipe", self.recipe), ("setup", self.setup)) if v)
+        return f"{self.model}|{self.variant}|views={self.views}|fraction={self.fraction:g}|seed={self.seed}{extra}"
+
+    @property
+    def label(self) -> str:
+        return " ".join(filter(None, (self.model, self.variant, self.recipe, self.setup)))
 
     @property
     def is_pixel(self) -> bool:
@@ -141,14 +146,16 @@ class Kind:
         ds, splits = data
         if run.is_pixel:
             return pixel_task(cfg, ds, run, device)
+        return self.inr_task(cfg, ds, splits, run, cfg.kind_settings.normalise, device)
+
+    def inr_task(self, cfg: ExperimentConfig, ds: INRDataset, splits: Splits, run: Run, normalise: str, device: str):
+        """The task of an INR run on ``splits`` (its views and fraction of the training split)."""
         splits = Splits(subset(splits.train, run.views, run.fraction), splits.val, splits.test)
         positives, augment = augment_of(run.variant)
-        own = cfg.kind_settings
         if self.contrastive:
-            return inr_task(
-                run.model, splits, len(ds.classes), augment, positives, own.temperature, own.normalise, device
-            )
-        return inr_task(run.model, splits, len(ds.classes), augment, normalise=own.normalise, device=device)
+            temperature = cfg.kind_settings.temperature
+            return inr_task(run.model, splits, len(ds.classes), augment, positives, temperature, normalise, device)
+        return inr_task(run.model, splits, len(ds.classes), augment, normalise=normalise, device=device)
 
     def train_config(self, cfg: ExperimentConfig, run: Run, device: str) -> TrainConfig:
         return TrainConfig(
@@ -274,6 +281,74 @@ class Findings(Kind):
         return [*self.train_table(results), "", *findings(results, self.cell)]
 
 
+@dataclass(frozen=True)
+class SymmetrySettings(InrSettings):
+    # normaliser, or normaliser/canonical form (weightaug.inr.canonical): one column per model and setup
+    setups: list[str] = field(default_factory=lambda: ["position", "neuron", "neuron/phase+mean"])
+
+
+def parse_setup(setup: str) -> tuple[str, str]:
+    """``"neuron/phase+mean"`` -> (normaliser, canonical form or "none"), both checked."""
+    normalise, _, form = setup.partition("/")
+    if normalise not in NORMALISERS:
+        raise KindError(
+            f"setup {setup!r}: the normaliser must be one of {', '.join(NORMALISERS)}, e.g. neuron/phase+mean"
+        )
+    if form:
+        CanonicalForm.parse(form)
+    return normalise, form or "none"
+
+
+class Symmetries(Kind):
+    """Each model under each setup (its normaliser, and the INRs as fitted or in a canonical form) with each
+    variant: what augmentation adds on top of invariance the model or the data already has."""
+
+    name = "symmetries"
+    Settings = SymmetrySettings
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        super().check(cfg)
+        if cfg.kind_settings.canonical != "none":
+            raise KindError("symmetries: give the canonical forms in setups (normaliser/form), not in canonical")
+        if not cfg.kind_settings.setups:
+            raise KindError("setups must not be empty: name a normaliser, or normaliser/form (neuron/phase+mean)")
+        for setup in cfg.kind_settings.setups:
+            parse_setup(setup)
+
+    def plan(self, cfg: ExperimentConfig) -> list[Run]:
+        runs = [  # seed-major: an interrupted experiment still holds whole comparisons
+            Run(model, variant, views, 1.0, seed, setup=setup)
+            for seed in cfg.seeds
+            for views in cfg.view_list
+            for setup in cfg.kind_settings.setups
+            for model in cfg.models
+            for variant in cfg.variants
+        ]
+        return runs + self.pixel_runs(cfg)
+
+    def load(self, cfg: ExperimentConfig, data_root: str | Path, device: str, progress: bool):
+        """The dataset and its splits, and those of each canonical form the setups name."""
+        ds, splits = super().load(cfg, data_root, device, progress)
+        forms = {parse_setup(s)[1] for s in cfg.kind_settings.setups} - {"none"}
+        canonical = {"none": (ds, splits)}
+        for form in sorted(forms):
+            c = ensure_canonical(ds, CanonicalForm.parse(form), data_root)
+            canonical[form] = c, Splits(c.split("train"), c.split("val", 1), c.split("test", 1))
+        return canonical
+
+    def task(self, cfg: ExperimentConfig, data, run: Run, device: str):
+        if run.is_pixel:
+            return pixel_task(cfg, data["none"][0], run, device)
+        normalise, form = parse_setup(run.setup)
+        return self.inr_task(cfg, *data[form], run, normalise, device)
+
+    def cell(self, run: dict) -> tuple[str, str]:
+        return run["variant"], f"{run['model']}, {run['setup']}" if run.get("setup") else run["model"]
+
+    def tables(self, results: dict) -> list[str]:
+        return self.train_table(results)
+
+
 class ShadowWeights(Kind):
     """Image classifiers trained plainly or with shadow weights (a variant is a shadow transform, or none),
     under each recipe, evaluated in plain mode, shadow mode and, for shifts, desire-oriented mode."""
@@ -374,7 +449,7 @@ class ShadowWeights(Kind):
 
 
 KINDS: dict[str, Kind] = {
-    k.name: k for k in (Overfitting(), Kind(), ViewsVsData(), Contrastive(), Findings(), ShadowWeights())
+    k.name: k for k in (Overfitting(), Kind(), ViewsVsData(), Contrastive(), Findings(), Symmetries(), ShadowWeights())
 }
 
 

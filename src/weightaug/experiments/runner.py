@@ -22,7 +22,7 @@ from weightaug.io import atomic_write_bytes
 from weightaug.progress import progress_bar
 from weightaug.train import RunResult, TrainConfig, train
 
-GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes")  # what a run varies
+GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes", "setups")  # what a run varies
 NOT_SETTINGS = ("description", "data_dir")  # may change between resumes: they change no result
 
 
@@ -80,7 +80,7 @@ def run_experiment(
         task = kind.task(cfg, data, run, device)
         train_cfg = kind.train_config(cfg, run, device)
         checkpoint = checkpoint_path(out, run)
-        label = f"[{number}/{len(plan)}] {run.model} {run.variant} {run.recipe}"
+        label = f"[{number}/{len(plan)}] {run.label}"
         result = train_with_progress(task, train_cfg, checkpoint, label, progress and dist.is_main(), ddp)
         mine[run.key] = {**run.__dict__, **result.to_dict()}
         if dist.is_main():
