@@ -119,6 +119,21 @@ def test_pixel_baseline_learns_digits(digits_inrs, digits):
     assert pixel_model("pixel-cnn", digits.shape, 10)(images["test"][:4]).shape == (4, 10)
 
 
+def test_a_rank_with_an_empty_part_of_a_split_evaluates(digits_inrs, digits, monkeypatch):
+    """Under DDP a split smaller than the world leaves some rank nothing to evaluate: it must not fail."""
+    import weightaug.dist
+
+    monkeypatch.setattr(weightaug.dist, "part", lambda n: slice(0, 0))
+    inr = INRClassification(build_model("dwsnet", digits_inrs.spec, 10, **SMALL_DWS), splits_of(digits_inrs))
+    ids = {name: digits_inrs.column(name, "object_ids") for name in ("train", "val", "test")}
+    images = {name: digits.float_images(i) for name, i in ids.items()}
+    pixels = PixelClassification(pixel_model("pixel-cnn", digits.shape, 10), images,
+                                 {name: digits.labels[i] for name, i in ids.items()}, 10)  # fmt: skip
+    for task in (inr, pixels):
+        metrics = task.evaluate()  # alone, 0 of 0 (NaN); under DDP the sums of the other ranks fill it
+        assert set(metrics) >= {"val_acc", "test_loss"} and all(v != v for v in metrics.values())
+
+
 def test_soft_cross_entropy_and_schedule():
     logits, labels = torch.randn(8, 5), torch.arange(8) % 5
     torch.testing.assert_close(soft_cross_entropy(logits, one_hot(labels, 5).float()), cross_entropy(logits, labels))

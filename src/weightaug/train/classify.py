@@ -98,7 +98,9 @@ class INRClassification:
         return soft_cross_entropy(self.model(weights), targets)
 
     def logits(self, part: INRSplit) -> Tensor:
-        return torch.cat([self.model(b.weights).float() for b in part.batches(EVAL_BATCH, False)])
+        """``(len(part), n_classes)``; a rank's part of a split smaller than the world may be empty."""
+        chunks = [self.model(b.weights).float() for b in part.batches(EVAL_BATCH, False)]
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.n_classes, device=part.labels.device)
 
     def evaluate(self) -> dict[str, float]:
         parts = {"train": self.train_eval, "val": self.splits.val, "test": self.splits.test}

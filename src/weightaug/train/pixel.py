@@ -164,6 +164,9 @@ class PixelClassification:
         parts = {}
         for name in splits:
             mine = dist.part(len(self.eval_labels[name]))  # all of it, unless the ranks train together
-            logits = torch.cat([model(chunk).float() for chunk in self.eval_images[name][mine].split(batch)])
-            parts[name] = (logits, self.eval_labels[name][mine])
+            images, labels = self.eval_images[name][mine], self.eval_labels[name][mine]
+            chunks = (
+                [model(chunk).float() for chunk in images.split(batch)] if len(labels) else []
+            )  # a part may be empty
+            parts[name] = (torch.cat(chunks) if chunks else images.new_zeros(0, self.n_classes), labels)
         return classification_metrics(parts)
