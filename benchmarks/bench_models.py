@@ -59,7 +59,7 @@ def one_model(name: str, steps: int) -> dict:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = {
         "parameters": n_parameters(model),
-        "invariant": MODELS[name].invariant,
+        "invariant_to": list(MODELS[name].symmetries),
         "step_s": t_step,
         "inrs_per_s": BATCH / t_step,
         "peak_rss_mib": rss,
@@ -98,6 +98,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--steps", type=int, default=5, help="timed rounds per model, a step and a pipeline each (medians)")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated model names (default: all)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -108,7 +109,7 @@ def main() -> None:
         f"{'model':>12} {'params':>10} {'step s':>8} {'INRs/s':>8} {'peak MiB':>9} {'augment / step':>15} {'rounds':>11}"
     )
     out = {}
-    for name in MODELS:
+    for name in args.models.split(","):
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps)]
         result = subprocess.run(cmd, capture_output=True, text=True, check=True)
         row = out[name] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -117,8 +118,9 @@ def main() -> None:
             f"{row['peak_rss_mib']:>9.0f} {row['augment_fraction_of_step']:>15.2f} "
             f"{min(row['augment_fraction_per_round']):>5.2f}-{max(row['augment_fraction_per_round']):.2f}"
         )
-    split = out["dwsnet"]["time_split"]
-    print("dwsnet forward split: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
+    if "dwsnet" in out:
+        split = out["dwsnet"]["time_split"]
+        print("dwsnet forward split: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
