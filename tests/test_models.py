@@ -130,6 +130,14 @@ def test_each_model_fits_a_small_batch(name):
     assert model.embed(wb).shape == (64, 32)
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_parameter_of_every_model_gets_a_gradient(name):
+    """No parameter sits unused (DDP's static graph and the optimizer's state assume none does)."""
+    model = build_model(name, SPEC, 4, **SMALL[name])
+    model(scaled(SPEC, 8)).square().sum().backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
 def test_np_mode_sees_the_order_of_input_coordinates():
     """NP layers alone are blind to swapping x and y; the IO encoding makes the model see it (this can fail)."""
     torch.manual_seed(0)

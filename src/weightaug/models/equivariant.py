@@ -126,9 +126,10 @@ class InvariantPool(nn.Module):
         if how not in ("mean", "attention"):
             raise ValueError(f"pooling must be 'mean' or 'attention', got {how!r}")
         self.labels, self.how = labels, how
-        if how == "attention":
-            self.query = nn.ParameterList(nn.Parameter(torch.randn(1, 1, c) / c**0.5) for c in channels)
-            self.attend = nn.ModuleList(nn.MultiheadAttention(c, heads, batch_first=True) for c in channels)
+        if how == "attention":  # for the blocks with permuted axes; the others pass through
+            pooled = [(str(k), c) for k, (c, block) in enumerate(zip(channels, labels)) if block]
+            self.query = nn.ParameterDict({k: nn.Parameter(torch.randn(1, 1, c) / c**0.5) for k, c in pooled})
+            self.attend = nn.ModuleDict({k: nn.MultiheadAttention(c, heads, batch_first=True) for k, c in pooled})
 
     def forward(self, blocks: list[Tensor]) -> Tensor:
         parts = []
@@ -139,7 +140,7 @@ class InvariantPool(nn.Module):
             if self.how == "mean":
                 parts.append(x.mean(dim=list(range(1, 1 + len(labels)))))
                 continue
-            parts.append(attention_readout(self.attend[k], self.query[k], x.flatten(1, len(labels))))
+            parts.append(attention_readout(self.attend[str(k)], self.query[str(k)], x.flatten(1, len(labels))))
         return torch.cat(parts, dim=-1)
 
 
