@@ -13,6 +13,7 @@ from weightaug.inr.canonical import (
     apply_form,
     build_template,
     canonical_phase,
+    form_of,
     pair_similarity,
 )
 from weightaug.inr.store import INRDataset
@@ -91,6 +92,11 @@ def test_canonicalize_from_the_cli_then_train_on_it(tmp_path, small_dataset):
         assert a.quality.equal(b.quality) and a.labels.equal(b.labels) and a.object_ids.equal(b.object_ids)
         torch.testing.assert_close(outputs(b.weights), outputs(a.weights), rtol=0, atol=2e-5)
         assert not b.weights.equal(a.weights)
+    form, template = form_of(canon)  # new INRs into the same form: the stored ones come out as stored
+    again = apply_form(src.split("test").weights, form, template)
+    torch.testing.assert_close(again.flatten(), canon.split("test").weights.flatten(), rtol=0, atol=1e-6)
+    with pytest.raises(CanonicalFormError, match="is not a canonical copy"):
+        form_of(src)
     r = runner.invoke(main, ["canonicalize", str(small_dataset), "--out", str(out)])
     assert r.exit_code == 2 and "--overwrite" in r.output
     r = runner.invoke(main, ["canonicalize", str(small_dataset), "--out", str(small_dataset), "--overwrite"])

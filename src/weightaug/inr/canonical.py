@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Annotated
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from weightaug.align import weight_matching
@@ -43,6 +44,7 @@ TEMPLATES = {
     "medoid": "match every INR to the training INR closest to the others",
     "mean": "match every INR to the iterated mean of the aligned training INRs (MergeMany)",
 }
+TEMPLATE_FILE = "template.safetensors"  # beside a canonical copy's shards: the network every INR was matched to
 MEDOID_SAMPLE = 512  # training INRs the medoid is chosen among (its distances are all pairs of them)
 
 
@@ -143,8 +145,9 @@ def canonicalize(
 ) -> INRDataset:
     """Write ``source``'s canonical copy to ``out``: the same shards, labels and fit quality, every INR in ``form``.
 
-    Built into a hidden sibling of ``out`` and swapped in whole; the manifest records the form, its template
-    (as the training INRs' statistics need no other) and the source dataset.
+    Built into a hidden sibling of ``out`` and swapped in whole; the manifest records the form and the source
+    dataset, and the template is kept beside the shards (:data:`TEMPLATE_FILE`), so that :func:`form_of` can
+    bring new INRs into the same form.
     """
     ds = INRDataset(source)
     out = Path(out)
@@ -171,6 +174,8 @@ def canonicalize(
             moved = INRSplit(apply_form(part.weights, form, template), *(getattr(part, f) for f in FIELDS))
             shards.append(entry | {"sha256": write_shard(staged, entry["file"], moved, ds.quality)})
         manifest["shards"] = shards
+        if template is not None:
+            save_file({f"t{k}": t.contiguous() for k, t in enumerate(template.tensors())}, staged / TEMPLATE_FILE)
         manifest["canonical"] = asdict(form) | {
             "name": form.name,
             "from": str(ds.root),
@@ -181,6 +186,20 @@ def canonicalize(
     finally:
         remove(staged)
     return INRDataset(out)
+
+
+def form_of(ds: INRDataset) -> tuple[CanonicalForm, WeightBatch | None]:
+    """The canonical form of a dataset :func:`canonicalize` wrote, with its template: ``apply_form(new, *form_of(ds))``
+    brings new INRs of its spec into the same form."""
+    if "canonical" not in ds.manifest:
+        raise CanonicalFormError(f"{ds.root} is not a canonical copy; make one with `weightaug canonicalize`")
+    info = ds.manifest["canonical"]
+    form = CanonicalForm(info["phase"], info["template"], info["iterations"])
+    if form.template == "none":
+        return form, None
+    tensors = load_file(ds.root / TEMPLATE_FILE)
+    flat = [tensors[f"t{k}"] for k in range(2 * ds.spec.n_layers)]
+    return form, WeightBatch(ds.spec, tuple(flat[0::2]), tuple(flat[1::2]))
 
 
 def pair_similarity(wb: WeightBatch, pairs: Tensor) -> Tensor:
