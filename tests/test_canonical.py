@@ -87,6 +87,7 @@ def test_canonicalize_from_the_cli_then_train_on_it(tmp_path, small_dataset):
     assert r.exit_code == 0, r.output
     src, canon = INRDataset(small_dataset), INRDataset(out)
     assert canon.manifest["canonical"]["name"] == "phase+mean" and canon.manifest["canonical"]["iterations"] == 2
+    assert f"canonical form phase+mean of {small_dataset}" in r.output  # the summary printed after writing
     for split in src.splits:
         a, b = src.split(split), canon.split(split)
         assert a.quality.equal(b.quality) and a.labels.equal(b.labels) and a.object_ids.equal(b.object_ids)

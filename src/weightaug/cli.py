@@ -146,6 +146,8 @@ def _print_summary(ds: INRDataset, as_json: bool = False) -> None:
     if s["source"]["name"] == "imported":
         roots = "; ".join(f"{a} -> {b}" for a, b in s["source"].get("roots", {}).items())
         stdout.print(f"imported from {s['source']['from']}" + (f", absolute paths re-rooted: {roots}" if roots else ""))
+    if canonical := s["canonical"]:
+        stdout.print(f"canonical form {canonical['name']} of {canonical['from']}")
     label = {"psnr": "PSNR (dB)", "iou": "held-out IoU"}[ds.quality]
     columns = ("split", "objects", "INRs", "INRs per view", f"{label} mean ± std", *QUALITY_STATS, "reached target")
     stdout.print(_table("", columns, (_split_row(name, d, ds.quality) for name, d in s["splits"].items())))

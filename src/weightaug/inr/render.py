@@ -22,6 +22,7 @@ def summary(ds: INRDataset) -> dict:
         "n_params": ds.spec.n_params,
         "source": ds.manifest["source"],
         "fit": ds.manifest["fit"],
+        "canonical": ds.manifest.get("canonical"),
         "splits": {},
     }
     for name in ds.splits:
