@@ -139,7 +139,7 @@ class Kind:
                 f"pixel baselines train on the source images, which the imported dataset {ds.root} does not have; "
                 "--set pixel_models=[]"
             )
-        return ds, Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
+        return ds, splits_of(ds)
 
     def task(self, cfg: ExperimentConfig, data, run: Run, device: str):
         """The training task of one run."""
@@ -333,7 +333,7 @@ class Symmetries(Kind):
         canonical = {"none": (ds, splits)}
         for form in sorted(forms):
             c = ensure_canonical(ds, CanonicalForm.parse(form), data_root)
-            canonical[form] = c, Splits(c.split("train"), c.split("val", 1), c.split("test", 1))
+            canonical[form] = c, splits_of(c)
         return canonical
 
     def task(self, cfg: ExperimentConfig, data, run: Run, device: str):
@@ -473,6 +473,11 @@ def ensure_dataset(cfg: ExperimentConfig, data_root: str | Path, device: str, pr
     )
     fit_with_progress(root, source, spec, fit, splits, device=device, enabled=progress)
     return INRDataset(root)
+
+
+def splits_of(ds: INRDataset) -> Splits:
+    """What an experiment trains and evaluates on: every training view, the first view of val and test."""
+    return Splits(ds.split("train"), ds.split("val", 1), ds.split("test", 1))
 
 
 def ensure_canonical(ds: INRDataset, form: CanonicalForm, data_root: str | Path) -> INRDataset:

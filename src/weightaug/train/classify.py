@@ -28,6 +28,12 @@ def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     return -(targets * log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
 
+def joined_logits(chunks: list[Tensor], n_classes: int, device: torch.device | str) -> Tensor:
+    """An evaluation's logits, chunk after chunk, as one ``(N, n_classes)`` tensor; ``(0, n_classes)`` for no
+    chunks (a rank's empty part of a split smaller than the world under DDP)."""
+    return torch.cat(chunks) if chunks else torch.zeros(0, n_classes, device=device)
+
+
 def classification_metrics(parts: dict[str, tuple[Tensor, Tensor]]) -> dict[str, float]:
     """``{name}_acc`` and ``{name}_loss`` for each ``name: (logits, labels)``; when the ranks train together
     (:func:`weightaug.dist.data_parallel`) each holds its part of every split, and the sums are all-reduced."""
@@ -100,7 +106,7 @@ class INRClassification:
     def logits(self, part: INRSplit) -> Tensor:
         """``(len(part), n_classes)``; a rank's part of a split smaller than the world may be empty."""
         chunks = [self.model(b.weights).float() for b in part.batches(EVAL_BATCH, False)]
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.n_classes, device=part.labels.device)
+        return joined_logits(chunks, self.n_classes, part.labels.device)
 
     def evaluate(self) -> dict[str, float]:
         parts = {"train": self.train_eval, "val": self.splits.val, "test": self.splits.test}

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.functional import one_hot
 
 from weightaug import dist, rng
-from weightaug.train.classify import EVAL_BATCH, classification_metrics, soft_cross_entropy
+from weightaug.train.classify import EVAL_BATCH, classification_metrics, joined_logits, soft_cross_entropy
 from weightaug.train.loop import fixed_subset
 
 PIXEL_MODELS = ("pixel-mlp", "pixel-cnn")
@@ -165,8 +165,6 @@ class PixelClassification:
         for name in splits:
             mine = dist.part(len(self.eval_labels[name]))  # all of it, unless the ranks train together
             images, labels = self.eval_images[name][mine], self.eval_labels[name][mine]
-            chunks = (
-                [model(chunk).float() for chunk in images.split(batch)] if len(labels) else []
-            )  # a part may be empty
-            parts[name] = (torch.cat(chunks) if chunks else images.new_zeros(0, self.n_classes), labels)
+            chunks = [model(chunk).float() for chunk in images.split(batch)] if len(labels) else []
+            parts[name] = (joined_logits(chunks, self.n_classes, images.device), labels)
         return classification_metrics(parts)
