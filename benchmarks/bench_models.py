@@ -106,7 +106,7 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH} of {SPEC.widths} SIRENs")
     print(
-        f"{'model':>12} {'params':>10} {'step s':>8} {'INRs/s':>8} {'peak MiB':>9} {'augment / step':>15} {'rounds':>11}"
+        f"{'model':>15} {'params':>10} {'step s':>8} {'INRs/s':>8} {'peak MiB':>9} {'augment / step':>15} {'rounds':>11}"
     )
     out = {}
     for name in args.models.split(","):
@@ -114,7 +114,7 @@ def main() -> None:
         result = subprocess.run(cmd, capture_output=True, text=True, check=True)
         row = out[name] = json.loads(result.stdout.strip().splitlines()[-1])
         print(
-            f"{name:>12} {row['parameters']:>10,} {row['step_s']:>8.3f} {row['inrs_per_s']:>8.0f} "
+            f"{name:>15} {row['parameters']:>10,} {row['step_s']:>8.3f} {row['inrs_per_s']:>8.0f} "
             f"{row['peak_rss_mib']:>9.0f} {row['augment_fraction_of_step']:>15.2f} "
             f"{min(row['augment_fraction_per_round']):>5.2f}-{max(row['augment_fraction_per_round']):.2f}"
         )

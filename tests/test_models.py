@@ -3,7 +3,14 @@ import torch
 
 from conftest import random_batch
 from weightaug.models import MODELS, UnknownModelError, WeightNormalizer, build_model
-from weightaug.models.equivariant import EquivariantLinear, attention_readout, block_layout, reduce, to_blocks
+from weightaug.models.equivariant import (
+    EquivariantLinear,
+    SetAttention,
+    attention_readout,
+    block_layout,
+    reduce,
+    to_blocks,
+)
 from weightaug.symmetry import SignedPermutation
 from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch
 
@@ -12,12 +19,20 @@ DEEP = NetworkSpec(in_dim=3, hidden=(6, 7, 5), out_dim=2)
 SMALL = {  # the presets shrunk so the suite stays fast; the architectures are the same
     "mlp": {"hidden": 64, "embed_dim": 32},
     "dwsnet": {"hidden": 8, "embed_dim": 32},
+    "dwsnet-official": {"hidden": 8},
     "nfn": {"hidden": 8, "embed_dim": 32},
     "graph": {"d_node": 16, "d_edge": 8, "n_layers": 2, "heads": 2, "embed_dim": 32},
     "transformer": {"d_model": 32, "n_layers": 2, "heads": 2, "embed_dim": 32},
     "signgmn": {"d_node": 16, "n_layers": 2, "embed_dim": 32},
 }
-INVARIANT = [("dwsnet", {}), ("nfn", {"mode": "hnp"}), ("nfn", {"mode": "np"}), ("graph", {}), ("signgmn", {})]
+INVARIANT = [
+    ("dwsnet", {}),
+    ("dwsnet-official", {}),
+    ("nfn", {"mode": "hnp"}),
+    ("nfn", {"mode": "np"}),
+    ("graph", {}),
+    ("signgmn", {}),
+]
 
 
 def scaled(spec, n, seed=0):
@@ -67,11 +82,11 @@ def permute_blocks(blocks, labels, perms):
     return out
 
 
-@pytest.mark.parametrize("reduction", ["mean", "max"])
-def test_equivariant_layer_commutes_with_permutations(reduction):
+@pytest.mark.parametrize(("reduction", "set_heads"), [("mean", 0), ("max", 0), ("max", 2)])
+def test_equivariant_layer_commutes_with_permutations(reduction, set_heads):
     torch.manual_seed(0)
     labels, folds = block_layout(DEEP, permute_io=False)
-    layer = EquivariantLinear(labels, folds, [4 * f for f in folds], reduction)
+    layer = EquivariantLinear(labels, folds, [4 * f for f in folds], reduction, set_heads)
     wb = scaled(DEEP, 3)
     action = SignedPermutation.random(DEEP, 3, torch.Generator().manual_seed(2))
     after = layer(to_blocks(action.apply(wb), permute_io=False))
@@ -92,6 +107,24 @@ def test_attention_readout_is_multihead_attention_in_closed_form(heads):
     grads = [torch.autograd.grad((y * weights).sum(), [items, *attend.parameters()]) for y in (generic, closed)]
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_the_official_dwsnet_preset_is_built_as_the_official_code_builds_it():
+    """hidden 16, three equivariant layers whose one-axis terms are 8-head set attention (one head in the last),
+    a max pool straight into the linear classifier."""
+    model = build_model("dwsnet-official", NetworkSpec())
+    assert len(model.layers) == 3 and model.pool.how == "max" and isinstance(model.out, torch.nn.Identity)
+    heads = [{m.heads for m in layer.modules() if isinstance(m, SetAttention)} for layer in model.layers]
+    assert heads == [{8}, {8}, {1}]
+    assert model.head.in_features == sum(16 * f for f in block_layout(NetworkSpec(), False)[1])
+
+
+def test_set_attention_follows_the_order_of_its_items_and_refuses_uneven_heads():
+    torch.manual_seed(0)
+    block, x, order = SetAttention(6, 8, 4), torch.randn(3, 9, 6), torch.randperm(9)
+    torch.testing.assert_close(block(x[:, order]), block(x)[:, order])
+    with pytest.raises(ValueError, match="do not split into 3 heads"):
+        SetAttention(6, 8, 3)
 
 
 @pytest.mark.parametrize("dims", [[1], [2], [1, 2]])
@@ -127,7 +160,7 @@ def test_each_model_fits_a_small_batch(name):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
-    assert model.embed(wb).shape == (64, 32)
+    assert model.embed(wb).shape == (64, model.embed_dim)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

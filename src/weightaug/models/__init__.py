@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from weightaug.models.base import WeightSpaceModel
-from weightaug.models.dwsnet import DWSNet
+from weightaug.models.dwsnet import DWSNet, OfficialDWSNet
 from weightaug.models.graph import NeuralGraph
 from weightaug.models.mlp import FlatMLP
 from weightaug.models.nfn import NFN
@@ -18,6 +18,7 @@ from weightaug.weights import NetworkSpec
 MODELS: dict[str, type[WeightSpaceModel]] = {
     "mlp": FlatMLP,
     "dwsnet": DWSNet,
+    "dwsnet-official": OfficialDWSNet,
     "nfn": NFN,
     "graph": NeuralGraph,
     "transformer": WeightTransformer,

@@ -7,7 +7,9 @@ the channels, where any linear map along them is allowed. For a group that permu
 independently, every equivariant linear map from block S to block T is a sum over the labels K that T keeps:
 reduce S over its other axes, mix channels, broadcast over T's other axes. Summing all sources that share a
 pattern K into one channel mix gives one ``nn.Linear`` per (block, pattern): the full basis, batched, with no
-loop over samples or neurons. :class:`EquivariantStack` is the model both DWSNet and NFN are made of.
+loop over samples or neurons. Where K is one axis, the mix may instead be a set-attention block along that axis
+(Set Transformer's SAB, as the official DWSNet uses in place of DeepSets layers): still equivariant, no longer
+linear. :class:`EquivariantStack` is the model both DWSNet and NFN are made of.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from itertools import combinations, pairwise
 
 import torch
 from torch import Tensor, nn
+from torch.nn.functional import scaled_dot_product_attention
 
 from weightaug.models.base import WeightSpaceModel, mlp
 from weightaug.weights import NetworkSpec, WeightBatch
@@ -71,11 +74,43 @@ def reduce(x: Tensor, dims: list[int], how: str) -> Tensor:
     return x.mean(dim=dims)
 
 
+class SetAttention(nn.Module):
+    """A set-attention block along the items of ``(B, N, C_in)`` -> ``(B, N, C_out)``, equivariant to their order.
+
+    Set Transformer's SAB without layer norm: ``O = Q + attention(Q, K, V)`` over ``heads`` heads (logits scaled
+    by the full width, as the official DWSNet does), then ``O + relu(O W_o)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int) -> None:
+        super().__init__()
+        if out_channels % heads:
+            raise ValueError(f"set attention: {out_channels} channels do not split into {heads} heads")
+        self.heads = heads
+        self.qkv = nn.Linear(in_channels, 3 * out_channels)
+        self.out = nn.Linear(out_channels, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        (b, n, c), h = q.shape, self.heads
+        q, k, v = (t.reshape(b, n, h, c // h).transpose(1, 2) for t in (q, k, v))
+        o = q + scaled_dot_product_attention(q, k, v, scale=c**-0.5)
+        o = o.transpose(1, 2).reshape(b, n, c)
+        return o + self.out(o).relu()
+
+
 class EquivariantLinear(nn.Module):
-    """All equivariant linear maps between the blocks (see the module docstring); ``reduction`` mean or max."""
+    """All equivariant linear maps between the blocks (see the module docstring); ``reduction`` mean or max.
+
+    With ``set_heads`` the one-axis terms are set-attention blocks of that many heads instead of linear maps.
+    """
 
     def __init__(
-        self, labels: list[tuple[int, ...]], in_channels: list[int], out_channels: list[int], reduction: str = "mean"
+        self,
+        labels: list[tuple[int, ...]],
+        in_channels: list[int],
+        out_channels: list[int],
+        reduction: str = "mean",
+        set_heads: int = 0,
     ) -> None:
         super().__init__()
         if reduction not in ("mean", "max"):
@@ -89,7 +124,9 @@ class EquivariantLinear(nn.Module):
             for keep in patterns:
                 sources = [s for s, s_labels in enumerate(labels) if set(keep) <= set(s_labels)]
                 terms.append((keep, sources))
-                mixes.append(nn.Linear(sum(in_channels[s] for s in sources), out_channels[target], bias=not keep))
+                c_in, c_out = sum(in_channels[s] for s in sources), out_channels[target]
+                attend = set_heads and len(keep) == 1
+                mixes.append(SetAttention(c_in, c_out, set_heads) if attend else nn.Linear(c_in, c_out, bias=not keep))
             self.terms.append(terms)
             self.mix.append(mixes)
 
@@ -116,15 +153,15 @@ class EquivariantLinear(nn.Module):
 
 
 class InvariantPool(nn.Module):
-    """Blocks -> (B, sum of channels): each block pooled over its permuted axes by mean or attention (PMA).
+    """Blocks -> (B, sum of channels): each block pooled over its permuted axes by mean, max or attention (PMA).
 
     Attention pooling is a set-attention readout: a learned query attends over the block's entries.
     """
 
     def __init__(self, labels: list[tuple[int, ...]], channels: list[int], how: str = "mean", heads: int = 1):
         super().__init__()
-        if how not in ("mean", "attention"):
-            raise ValueError(f"pooling must be 'mean' or 'attention', got {how!r}")
+        if how not in ("mean", "max", "attention"):
+            raise ValueError(f"pooling must be 'mean', 'max' or 'attention', got {how!r}")
         self.labels, self.how = labels, how
         if how == "attention":  # for the blocks with permuted axes; the others pass through
             pooled = [(str(k), c) for k, (c, block) in enumerate(zip(channels, labels)) if block]
@@ -137,8 +174,8 @@ class InvariantPool(nn.Module):
             if not labels:
                 parts.append(x)
                 continue
-            if self.how == "mean":
-                parts.append(x.mean(dim=list(range(1, 1 + len(labels)))))
+            if self.how != "attention":
+                parts.append(reduce(x, list(range(1, 1 + len(labels))), self.how))
                 continue
             parts.append(attention_readout(self.attend[str(k)], self.query[str(k)], x.flatten(1, len(labels))))
         return torch.cat(parts, dim=-1)
@@ -185,7 +222,12 @@ class IOEncoding(nn.Module):
 
 
 class EquivariantStack(WeightSpaceModel):
-    """Equivariant linear layers with ReLU between them, invariant pooling, then an MLP to the embedding."""
+    """Equivariant layers with ReLU between them, invariant pooling, then an MLP to the embedding.
+
+    With ``embed_dim=0`` there is no MLP: the last layer's output passes a ReLU and the pooled features are the
+    embedding, for the linear classifier. ``set_heads`` makes the one-axis terms set attention (one head in the
+    last layer, as the official DWSNet builds it).
+    """
 
     symmetries = ("permutation",)
 
@@ -200,17 +242,20 @@ class EquivariantStack(WeightSpaceModel):
         embed_dim: int,
         permute_io: bool = False,
         heads: int = 1,
+        set_heads: int = 0,
     ) -> None:
-        super().__init__(spec, n_classes, embed_dim)
-        self.permute_io = permute_io
         labels, folds = block_layout(spec, permute_io)
         channels = [list(folds)] + [[f * hidden for f in folds]] * n_layers
+        super().__init__(spec, n_classes, embed_dim or sum(channels[-1]))
+        self.permute_io = permute_io
         self.layers = nn.ModuleList(
-            EquivariantLinear(labels, c_in, c_out, reduction) for c_in, c_out in pairwise(channels)
+            EquivariantLinear(labels, c_in, c_out, reduction, set_heads if k < n_layers - 1 else min(set_heads, 1))
+            for k, (c_in, c_out) in enumerate(pairwise(channels))
         )
         self.io_encoding = IOEncoding(spec, labels, channels[1]) if permute_io else None
         self.pool = InvariantPool(labels, channels[-1], pool, heads)
-        self.out = mlp([sum(channels[-1]), embed_dim, embed_dim], final_activation=True)
+        self.out = mlp([sum(channels[-1]), embed_dim, embed_dim], final_activation=True) if embed_dim else nn.Identity()
+        self.n_relu = n_layers - 1 if embed_dim else n_layers
 
     def features(self, batch: WeightBatch) -> Tensor:
         blocks = to_blocks(batch, self.permute_io)
@@ -218,6 +263,6 @@ class EquivariantStack(WeightSpaceModel):
             blocks = layer(blocks)
             if k == 0 and self.io_encoding is not None:
                 blocks = self.io_encoding(blocks)
-            if k < len(self.layers) - 1:
+            if k < self.n_relu:
                 blocks = [b.relu() for b in blocks]
         return self.out(self.pool(blocks))
