@@ -19,6 +19,7 @@ from weightaug.experiments.single import train_image_model, train_inr_model
 from weightaug.experiments.tables import reported
 from weightaug.inr.build import SHARD_SIZE, SplitConfig, default_chunk, estimate_fit, fit_with_progress, plan_build
 from weightaug.inr.canonical import CanonicalForm
+from weightaug.inr.exporter import export_dataset
 from weightaug.inr.fit import FitConfig, FitDivergedError
 from weightaug.inr.importer import import_peer_dataset
 from weightaug.inr.store import SPLITS, INRDataset
@@ -187,6 +188,19 @@ def import_(splits_json: str, out: str, **options) -> None:
         task = bar.add_task("importing", total=None, note="")
         root = import_peer_dataset(splits_json, out, **options, progress=lambda n: bar.update(task, advance=n))
     _print_summary(INRDataset(root))
+
+
+@main.command()
+@click.argument("dataset", type=DATASET)
+@click.option("--out", type=PATH, required=True, help="Output folder.")
+@fields(export_dataset, "format", "overwrite")
+def export(dataset: str, out: str, **options) -> None:
+    """Export a dataset to the peers' format: a state_dict file per INR, splits JSON and statistics for their
+    trainers (`weightaug import OUT/splits.json` reads it back)."""
+    with progress_bar(rate=True) as bar:
+        task = bar.add_task("exporting", total=len(INRDataset(dataset)), note="")
+        root = export_dataset(dataset, out, **options, progress=lambda n: bar.update(task, advance=n))
+    console.print(f"wrote {root}: {root / 'splits.json'}, {root / 'statistics.pth'}")
 
 
 @main.command()

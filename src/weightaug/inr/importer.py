@@ -17,7 +17,7 @@ from typing import Annotated
 
 import torch
 
-from weightaug.inr.store import FORMAT, SPLITS, VERSION, INRSplit, write_manifest, write_shard
+from weightaug.inr.store import SPLITS, INRSplit, write_dataset
 from weightaug.io import UnreadableFileError, load_torch_file, remove, staging_path, swap_in
 from weightaug.weights import NetworkSpec, SpecMismatchError, WeightBatch, linear_layers
 
@@ -204,35 +204,8 @@ def import_peer_dataset(
     remove(staged)
     try:
         staged.mkdir(parents=True)
-        _write(staged, spec, source, parts, shard_size)
+        write_dataset(staged, spec, source, parts, shard_size)
         swap_in(staged, out)
     finally:
         remove(staged)
     return out
-
-
-def _write(root: Path, spec: NetworkSpec, source: dict, parts: dict[str, INRSplit], shard_size: int) -> None:
-    manifest = {
-        "format": FORMAT,
-        "version": VERSION,
-        "spec": spec.to_dict(),
-        "fit": None,
-        "source": source,
-        "splits": {
-            s: {"objects": int(p.object_ids.unique().numel()), "views": int(p.view_ids.max()) + 1, "input_views": 0}
-            for s, p in parts.items()
-        },
-        "shard_size": shard_size,
-        "shards": [],
-    }
-    for split, part in parts.items():
-        for k, lo in enumerate(range(0, len(part), shard_size)):
-            chunk = part[slice(lo, lo + shard_size)]
-            name = f"{split}-{k:05d}.safetensors"
-            digest = write_shard(root, name, chunk)
-            manifest["shards"].append(
-                {"file": name, "split": split, "start": lo, "count": len(chunk), "sha256": digest}
-            )
-    manifest["n_shards"] = len(manifest["shards"])
-    manifest["complete"] = True
-    write_manifest(root, manifest)

@@ -192,6 +192,10 @@ class INRDataset:
         self.quality = self.manifest.get("quality", "psnr")  # the name of the fit quality (:data:`QUALITIES`)
         self._checked: dict[str, Path] = {}  # shards whose hash and shapes were verified since opening
 
+    def __len__(self) -> int:
+        """INRs in all splits."""
+        return sum(e["count"] for e in self.manifest["shards"])
+
     @property
     def n_shards_done(self) -> int:
         """Shards written so far: the manifest's, and those other ranks of a multi-rank fit recorded."""
@@ -240,3 +244,34 @@ class INRDataset:
             with safe_open(self._path(entry), framework="pt") as f:
                 parts.append(f.get_tensor(key))
         return torch.cat(parts)
+
+
+def write_dataset(
+    root: Path, spec: NetworkSpec, source: dict, parts: dict[str, INRSplit], shard_size: int = 4096
+) -> None:
+    """Write a complete dataset of in-memory ``parts`` (split -> INRs, quality NaN where unknown) into the
+    empty folder ``root``: shards, then the manifest that lists them."""
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "spec": spec.to_dict(),
+        "fit": None,
+        "source": source,
+        "splits": {
+            s: {"objects": int(p.object_ids.unique().numel()), "views": int(p.view_ids.max()) + 1, "input_views": 0}
+            for s, p in parts.items()
+        },
+        "shard_size": shard_size,
+        "shards": [],
+    }
+    for split, part in parts.items():
+        for k, lo in enumerate(range(0, len(part), shard_size)):
+            chunk = part[slice(lo, lo + shard_size)]
+            name = f"{split}-{k:05d}.safetensors"
+            digest = write_shard(root, name, chunk)
+            manifest["shards"].append(
+                {"file": name, "split": split, "start": lo, "count": len(chunk), "sha256": digest}
+            )
+    manifest["n_shards"] = len(manifest["shards"])
+    manifest["complete"] = True
+    write_manifest(root, manifest)
