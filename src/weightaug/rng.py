@@ -85,3 +85,13 @@ def rotations(u: Tensor) -> Tensor:
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
     ]
     return torch.stack([torch.stack(row, -1) for row in rows], -2)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of all randomness of epoch ``epoch`` of a run seeded ``seed``."""
+    return seed * 1_000_003 + epoch
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator for epoch ``epoch`` of a run seeded ``seed`` (the order of its mini-batches)."""
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))

@@ -34,6 +34,15 @@ class DatasetError(ValueError):
     """A directory is not a usable weightaug INR dataset (missing, corrupt, or of another configuration)."""
 
 
+def batch_indices(
+    n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None, drop_last: bool = False
+) -> list[Tensor]:
+    """The rows of each mini-batch of an epoch over ``n`` items: a permutation drawn from ``generator``, cut."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    return list(order[:stop].split(batch_size))
+
+
 @dataclass(frozen=True)
 class INRSplit:
     """INRs of one split with their labels, object ids, view ids and fit quality (all indexed alike)."""
@@ -63,11 +72,8 @@ class INRSplit:
         self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None, drop_last: bool = False
     ) -> Iterator[INRSplit]:
         """Mini-batches by tensor indexing (no per-item Python work)."""
-        n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        stop = n - n % batch_size if drop_last else n
-        for lo in range(0, stop, batch_size):
-            yield self[order[lo : lo + batch_size]]
+        for index in batch_indices(len(self), batch_size, shuffle, generator, drop_last):
+            yield self[index]
 
     def to(self, device: torch.device | str) -> INRSplit:
         return INRSplit(

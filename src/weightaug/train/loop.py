@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from weightaug import dist
 from weightaug.io import UnreadableFileError, atomic_save, load_torch_file
+from weightaug.rng import epoch_generator, epoch_seed
 
 OPTIMIZERS = {
     "adamw": "AdamW, weight decay decoupled from the gradient (lr x weight_decay per step)",
@@ -102,15 +103,6 @@ class RunResult:
 def fixed_subset(n: int, size: int, device: str | torch.device = "cpu") -> Tensor:
     """``size`` of ``n`` indices, the same in every run (for per-epoch curves on part of the training split)."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].to(device)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of all randomness of epoch ``epoch`` of a run seeded ``seed``."""
-    return seed * 1_000_003 + epoch
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
