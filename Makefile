@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,mesh]"
+	$(BIN)/pip install -q -e ".[dev,mesh,nfn,tensorboard,wandb]"
 	touch $(STAMP)
 
 ## demo: the main job (weightaug demo): dwsnet on digits INRs, one view against four, and at one view plain training

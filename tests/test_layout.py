@@ -6,7 +6,7 @@ from pathlib import Path
 import weightaug
 
 ROOT = Path(weightaug.__file__).parent
-CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress", "registry", "dist")
+CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress", "registry", "dist", "interop")
 FLOORS = [
     CORE,
     ("data",),
