@@ -6,7 +6,7 @@ from pathlib import Path
 import weightaug
 
 ROOT = Path(weightaug.__file__).parent
-CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress", "registry", "dist", "interop")
+CORE = ("weights", "symmetry", "align", "kernels", "rng", "io", "progress", "registry", "dist", "interop", "tracking")
 FLOORS = [
     CORE,
     ("data",),

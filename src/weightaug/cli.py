@@ -15,6 +15,7 @@ from weightaug.data.occupancy import PointsConfig
 from weightaug.data.solids import SOLID_SOURCES, load_any, spec_for
 from weightaug.data.sources import SOURCES
 from weightaug.experiments.config import parse_setting, presets
+from weightaug.experiments.runner import run_experiment
 from weightaug.experiments.single import train_image_model, train_inr_model
 from weightaug.experiments.tables import reported
 from weightaug.inr.build import SHARD_SIZE, SplitConfig, default_chunk, estimate_fit, fit_with_progress, plan_build
@@ -259,13 +260,13 @@ def _experiment_options(f):
 
 
 def _run_and_report(
-    name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool, ddp: bool = False
+    name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool, ddp=False, log="none"
 ) -> None:
-    from weightaug.experiments import load_config, run_experiment
+    from weightaug.experiments import load_config
 
     cfg = load_config(name, preset, settings)  # config errors before anything is touched
     console.print(f"[bold]{name}[/bold] at preset [bold]{preset}[/bold]: {cfg.description}")
-    path = run_experiment(name, preset, out, data_root, device, settings, fresh=fresh, ddp=ddp)
+    path = run_experiment(name, preset, out, data_root, device, settings, fresh=fresh, ddp=ddp, log=log)
     stdout.print((path / "table.md").read_text())
     console.print(f"results, table and plot in {path}/ (results.json, table.md, {name}.png)")
 
@@ -274,12 +275,12 @@ def _run_and_report(
 @click.argument("dataset", type=DATASET)
 @fields(train_inr_model, "model", "augment", "views", "contrastive", kinds={"model": RegistryChoice(MODELS)})
 @fields(TrainConfig, "epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "seed", "device")
-@fields(train_inr_model, "normalise")
+@fields(train_inr_model, "normalise", "log")
 @click.option("--out", type=PATH, required=True, help="Folder for checkpoint, results and curves.")
-def train_command(dataset, out, model, augment, views, contrastive, normalise, **settings) -> None:
+def train_command(dataset, out, model, augment, views, contrastive, normalise, log, **settings) -> None:
     """Train one weight-space model on an INR dataset (resumes from --out/checkpoint.pt)."""
     cfg = build(TrainConfig, settings)
-    _print_best(train_inr_model(dataset, out, cfg, model, augment, views, contrastive, normalise), out)
+    _print_best(train_inr_model(dataset, out, cfg, model, augment, views, contrastive, normalise, log), out)
 
 
 def _print_best(r, out: str) -> None:
@@ -307,10 +308,11 @@ def demo(out: str, data_root: str, device: str, settings: dict) -> None:
 @click.option("--fresh", is_flag=True, help="Discard earlier results and checkpoints in --out instead of resuming.")
 @click.option("--ddp", is_flag=True, help="Under torchrun: the ranks train each run together (DDP) instead of "
               "sharing the runs out.")  # fmt: skip
-def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool, ddp) -> None:
+@fields(run_experiment, "log")
+def experiment(name: str, preset: str, out, data_root: str, device: str, settings: dict, fresh: bool, ddp, log) -> None:
     """Run (or resume) one of the paper's experiments; `weightaug experiments` lists them. Under torchrun the
     ranks share the runs out (or, with --ddp, train each together); rank 0 writes the results."""
-    _run_and_report(name, preset, out, data_root, device, settings, fresh, ddp)
+    _run_and_report(name, preset, out, data_root, device, settings, fresh, ddp, log)
 
 
 @main.command()

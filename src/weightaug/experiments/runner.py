@@ -12,6 +12,7 @@ import json
 import shutil
 from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
@@ -20,6 +21,7 @@ from weightaug.experiments.config import ExperimentConfig, load_config
 from weightaug.experiments.kinds import KINDS, Run
 from weightaug.io import atomic_write_bytes
 from weightaug.progress import progress_bar
+from weightaug.tracking import TRACKERS, Tracker, check, open_tracker
 from weightaug.train import RunResult, TrainConfig, train
 
 GRID_KEYS = ("models", "pixel_models", "variants", "seeds", "train_fractions", "recipes", "setups")  # what a run varies
@@ -52,6 +54,7 @@ def run_experiment(
     progress: bool = True,
     fresh: bool = False,
     ddp: bool = False,
+    log: Annotated[str, TRACKERS] = "none",
 ) -> Path:
     """Run (or resume) experiment ``name`` at ``preset``; returns the output folder.
 
@@ -61,10 +64,12 @@ def run_experiment(
     A folder of earlier runs with the same data and training settings is resumed, and its grid widened:
     adding seeds, models, variants or recipes runs only the new runs; the report covers every run there.
     ``fresh`` discards the folder's earlier results and the checkpoints of its unfinished runs first.
+    ``log`` (:data:`weightaug.tracking.TRACKERS`) tracks each run there too, and the final table.
     """
     from weightaug.experiments.report import write_report
 
     cfg = load_config(name, preset, overrides)  # every config error surfaces here, before any work
+    check(log)
     out = Path(out or Path("runs/experiments") / f"{name}-{preset}")
     records = dist.RankRecords(out, "runs")
     results = dist.on_main(lambda: _start(cfg, out, records, fresh))
@@ -81,7 +86,9 @@ def run_experiment(
         train_cfg = kind.train_config(cfg, run, device)
         checkpoint = checkpoint_path(out, run)
         label = f"[{number}/{len(plan)}] {run.label}"
-        result = train_with_progress(task, train_cfg, checkpoint, label, progress and dist.is_main(), ddp)
+        config = {**cfg.to_dict(), **run.__dict__}
+        with open_tracker(log if dist.is_main() or spread else "none", out, run.key, config, out.name) as tracker:
+            result = train_with_progress(task, train_cfg, checkpoint, label, progress and dist.is_main(), ddp, tracker)
         mine[run.key] = {**run.__dict__, **result.to_dict()}
         if dist.is_main():
             results["runs"] |= mine
@@ -99,6 +106,8 @@ def run_experiment(
         save_results(results, out / "results.json")
         records.clear()
         write_report(results, out)
+        with open_tracker(log, out, "table", cfg.to_dict(), out.name) as tracker:
+            tracker.table("table", (out / "table.md").read_text())
     dist.gather(None)  # no rank returns before the report is written
     return out
 
@@ -130,18 +139,25 @@ def _start(cfg: ExperimentConfig, out: Path, records: dist.RankRecords, fresh: b
 
 
 def train_with_progress(
-    task, cfg: TrainConfig, checkpoint: Path, label: str, progress: bool = True, ddp: bool = False
+    task,
+    cfg: TrainConfig,
+    checkpoint: Path,
+    label: str,
+    progress: bool = True,
+    ddp: bool = False,
+    tracker: Tracker | None = None,
 ) -> RunResult:
-    """``train`` with a bar of epochs (a resumed run's bar starts at its checkpoint's epoch)."""
+    """``train`` with a bar of epochs (a resumed run's bar starts at its checkpoint's epoch), each epoch's
+    metrics to ``tracker`` too."""
+    tracker = tracker or Tracker()
+
+    def on_epoch(epoch: int, metrics: dict) -> None:
+        bar.update(bar_id, completed=epoch + 1, note=_short(metrics))
+        tracker.epoch(epoch, metrics)
+
     with progress_bar(enabled=progress) as bar:
         bar_id = bar.add_task(label, total=cfg.epochs, note="")
-        return train(
-            task,
-            cfg,
-            checkpoint,
-            on_epoch=lambda epoch, m: bar.update(bar_id, completed=epoch + 1, note=_short(m)),
-            ddp=ddp,
-        )
+        return train(task, cfg, checkpoint, on_epoch=on_epoch, ddp=ddp)
 
 
 def _short(metrics: dict) -> str:

@@ -18,6 +18,7 @@ from weightaug.experiments.runner import save_results, train_with_progress
 from weightaug.inr.store import INRDataset
 from weightaug.models import MODELS
 from weightaug.models.normalize import NORMALISERS
+from weightaug.tracking import TRACKERS, check, open_tracker
 from weightaug.train import RunResult, Splits, TrainConfig
 from weightaug.train.contrastive import Positives
 from weightaug.train.tasks import inr_task
@@ -25,16 +26,30 @@ from weightaug.was.models import IMAGE_MODELS
 from weightaug.was.train import LAYER_CHOICES, RECIPES, image_data, recipe_config, was_task
 
 
-def train_to_folder(task, cfg: TrainConfig, folder: str | Path, label: str, record: dict) -> RunResult:
-    """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png.
-    Under torchrun the ranks train it together (DDP), and rank 0 writes."""
+def train_to_folder(
+    task, cfg: TrainConfig, folder: str | Path, label: str, record: dict, log: str = "none"
+) -> RunResult:
+    """Train with a progress bar, resuming from ``folder/checkpoint.pt``; write results.json and curves.png,
+    and track the run with ``log`` (:data:`weightaug.tracking.TRACKERS`). Under torchrun the ranks train it
+    together (DDP), and rank 0 writes."""
+    check(log)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    result = train_with_progress(task, cfg, folder / "checkpoint.pt", label, dist.is_main(), ddp=True)
+    record = {**record, "config": cfg.__dict__}
+    with open_tracker(log if dist.is_main() else "none", folder, label, record) as tracker:
+        result = train_with_progress(task, cfg, folder / "checkpoint.pt", label, dist.is_main(), True, tracker)
+        tracker.table("result", result_table(result))
     if dist.is_main():
-        save_results({**record, "config": cfg.__dict__, **result.to_dict()}, folder / "results.json")
+        save_results({**record, **result.to_dict()}, folder / "results.json")
         plot_curves(result.history, folder / "curves.png", label)
     return result
+
+
+def result_table(result: RunResult) -> str:
+    """The selected epoch's metrics (and the final evaluation's numbers, if any) as a markdown table."""
+    rows = [("selected epoch", result.best_epoch), *result.best.items(), *result.final.items()]
+    lines = [f"| {k} | {v:.4g} |" for k, v in rows if isinstance(v, int | float)]
+    return "\n".join(["| metric | value |", "|---|---|", *lines])
 
 
 def train_inr_model(
@@ -48,6 +63,7 @@ def train_inr_model(
     views: Annotated[int | None, "Train on the first N views per object (default: all)."] = None,
     contrastive: Annotated[Positives | None, "SimCLR with these positives, then a linear probe."] = None,
     normalise: Annotated[str, NORMALISERS] = "neuron",
+    log: Annotated[str, TRACKERS] = "none",
 ) -> RunResult:
     """Train ``model`` on the INR dataset ``dataset`` (its first ``views`` training views) into ``out``."""
     ds = INRDataset(dataset)
@@ -56,7 +72,7 @@ def train_inr_model(
     augment = None if augment == "none" else augment
     task = inr_task(model, splits, len(ds.classes), augment, contrastive, normalise=normalise, device=cfg.device)
     record = {"dataset": str(dataset), "model": model, "augment": augment or "none", "views": views}
-    return train_to_folder(task, cfg, out, f"{model}, {augment or 'none'}", record)
+    return train_to_folder(task, cfg, out, f"{model}, {augment or 'none'}", record, log)
 
 
 def train_image_model(
@@ -78,6 +94,7 @@ def train_image_model(
     image_size: Annotated[int | None, "Zero-pad the images, centred, to this size (e.g. 32)."] = None,
     seed: Annotated[int, "Seed of the split, the init and the shadow draws."] = 0,
     device: Annotated[str, "cpu or cuda."] = "cpu",
+    log: Annotated[str, TRACKERS] = "none",
 ) -> RunResult:
     """Train an image classifier plainly (``transform="none"``) or with shadow weights into ``out``."""
     cfg = recipe_config(recipe, epochs, batch_size, seed, device, lr)
@@ -86,4 +103,4 @@ def train_image_model(
     task = was_task(model, transform, recipe, images, labels, n_classes, device, seed, layers, scale_init)
     record = {"model": model, "data": data, "transform": transform, "recipe": recipe, "layers": layers}
     record["image_size"] = image_size
-    return train_to_folder(task, cfg, out, f"{model}, {transform}, {recipe} recipe", record)
+    return train_to_folder(task, cfg, out, f"{model}, {transform}, {recipe} recipe", record, log)

@@ -162,7 +162,7 @@ def train(
 ) -> RunResult:
     """Train ``task.model`` for ``cfg.epochs`` epochs (resuming from ``checkpoint`` if it exists there).
 
-    ``on_epoch(epoch, metrics)`` runs after each epoch (progress bars);
+    ``on_epoch(epoch, metrics)`` runs after each epoch, before its checkpoint (progress bars, trackers);
     ``stop_after`` ends the run after that many epochs in total, as if it were killed (for resume tests).
     ``ddp``, under torchrun: the ranks train this one model together with DistributedDataParallel, each on its
     part of every batch (the batches as in one process), with all-reduced metrics; rank 0 writes the
@@ -245,6 +245,8 @@ def _train(
         if score is None or result.best_epoch < 0 or score > result.best["val_acc"]:
             result.best_epoch = epoch
         result.seconds = time.time() - began
+        if on_epoch is not None:  # before the checkpoint: a kill in between repeats the epoch, not skips it
+            on_epoch(epoch, metrics)
         if path is not None and dist.is_main():
             state = {
                 "config": asdict(cfg),
@@ -254,8 +256,6 @@ def _train(
                 "result": asdict(result),
             }
             atomic_save(path, lambda tmp, state=state: torch.save(state, tmp))
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
     if len(result.history) == cfg.epochs and hasattr(task, "final"):
         model.eval()
         with torch.no_grad(), autocast(cfg.device):
