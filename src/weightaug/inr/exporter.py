@@ -86,11 +86,13 @@ def export_dataset(
             weights = peer_weights(part.weights)
             if split == "train":
                 torch.save(statistics(weights), staged / "statistics.pth")
+            folders = [f"{v}/{split}" for v in part.view_ids.unique().tolist()] if several_views else [split]
+            for folder in folders:
+                (staged / folder).mkdir(parents=True)
             paths = []
             for k in range(len(part)):
                 name = f"{split}/{int(part.object_ids[k]):0{width}d}.pth"
                 rel = f"{int(part.view_ids[k])}/{name}" if several_views else name
-                (staged / rel).parent.mkdir(parents=True, exist_ok=True)
                 torch.save({**weights.state_dict(k), "label": int(part.labels[k])}, staged / rel)
                 paths.append(f"{out.name}/{rel}")
                 if progress is not None:
