@@ -368,15 +368,27 @@ def test_models_take_their_settings_from_the_experiment(tmp_path, small_dataset)
     assert r.exit_code == 2 and "choose from mlp, dwsnet" in r.output
 
 
-def test_report_renders_a_kept_results_json_again(tmp_path):
+KEPT = sorted(p.parent for p in (Path(__file__).parent.parent / "docs" / "results").glob("*/table.md"))
+
+
+@pytest.mark.parametrize("folder", KEPT, ids=[p.name for p in KEPT])
+def test_report_renders_every_kept_table_again(tmp_path, folder):
+    """Every table kept under docs/results/ is what `weightaug report` renders from its results.json."""
     import shutil
 
     kept = tmp_path / "kept"
-    shutil.copytree(Path(__file__).parent.parent / "docs" / "results" / "demo", kept)
+    shutil.copytree(folder, kept)
     table = (kept / "table.md").read_text()
     (kept / "table.md").unlink()
+    for plot in kept.glob("*.png"):
+        plot.unlink()
     r = CliRunner().invoke(main, ["report", str(kept)])
     assert r.exit_code == 0, r.output
-    assert (kept / "table.md").read_text() == table and (kept / "demo.png").stat().st_size > 1000
+    assert (kept / "table.md").read_text() == table
+    drawn = {p.name for p in kept.glob("*.png") if p.stat().st_size > 1000}
+    assert drawn and drawn >= {p.name for p in folder.glob("*.png")}
+
+
+def test_report_refuses_a_folder_without_results(tmp_path):
     r = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert r.exit_code == 2 and "holds no results.json" in r.output
