@@ -4,6 +4,7 @@ in a plain process, a world of one, where the collectives return at once."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pickle
@@ -50,6 +51,14 @@ def group() -> None:
     if world_size() > 1 and not torch_dist.is_initialized():
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         torch_dist.init_process_group(backend, timeout=TIMEOUT)
+        atexit.register(_close)
+
+
+def _close() -> None:
+    """Destroy the process group while the interpreter is still whole: left to interpreter teardown, gloo's
+    worker threads can abort the process (SIGABRT, "terminate called without an active exception")."""
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 _together = False  # inside data_parallel(): the ranks train one model, each on its part of every batch

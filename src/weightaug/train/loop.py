@@ -8,6 +8,7 @@ exactly what the uninterrupted run computes.
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -184,7 +185,9 @@ def train(
         try:  # the loss calls task.model
             return _train(task, model, cfg, checkpoint, on_epoch, stop_after)
         finally:
-            task.model = model
+            if task.model is not model:  # free the DDP wrapper now, not at interpreter teardown, where it can abort
+                task.model = model
+                gc.collect()
 
 
 def _train(
