@@ -32,7 +32,8 @@ def table_markdown(results: dict) -> str:
     ]
     if pixels:
         listed = ", ".join(f"{m} {fmt(v)}" for m, v in pixels.items())
-        lines += ["", f"Pixel baselines on the raw images of the same objects and splits: {listed}."]
+        raw = "points sampled from the solids" if any(m.startswith("points-") for m in pixels) else "images"
+        lines += ["", f"Baselines on the raw objects ({raw}) of the same objects and splits: {listed}."]
     return "\n".join(lines) + "\n"
 
 
