@@ -27,7 +27,15 @@ from weightaug.inr.canonical import CanonicalForm, canonicalize
 from weightaug.inr.fit import FitConfig
 from weightaug.inr.store import INRDataset, INRSplit, read_manifest
 from weightaug.models.normalize import NORMALISERS
-from weightaug.train import SURFACE_POINTS, PixelClassification, Splits, TrainConfig, is_baseline, pixel_model
+from weightaug.train import (
+    POINT_MODELS,
+    SURFACE_POINTS,
+    PixelClassification,
+    Splits,
+    TrainConfig,
+    is_baseline,
+    pixel_model,
+)
 from weightaug.train.tasks import inr_task
 
 
@@ -508,7 +516,7 @@ def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> 
     :data:`SURFACE_POINTS` points on each surface (drawn from the split seed, per object)."""
     source = load_any(ds.manifest["source"]["name"], cfg.data_dir)
     solid = ds.quality == "iou"
-    if solid != run.model.startswith("points-"):
+    if solid != (run.model in POINT_MODELS):
         raise KindError(f"{run.model} does not take {'3D shapes' if solid else 'images'}; use "
                         f"{'points-pointnet' if solid else 'pixel-mlp or pixel-cnn'} as the baseline")  # fmt: skip
     seed = ds.manifest["split_config"]["seed"]

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 from weightaug.experiments.kinds import KINDS
 from weightaug.experiments.tables import collect, fmt, md_table
 from weightaug.io import atomic_save, atomic_write_bytes
+from weightaug.train import POINT_MODELS
 
 
 def table_markdown(results: dict) -> str:
@@ -32,7 +33,7 @@ def table_markdown(results: dict) -> str:
     ]
     if pixels:
         listed = ", ".join(f"{m} {fmt(v)}" for m, v in pixels.items())
-        raw = "points sampled from the solids" if any(m.startswith("points-") for m in pixels) else "images"
+        raw = "points sampled from the solids" if any(m in POINT_MODELS for m in pixels) else "images"
         lines += ["", f"Baselines on the raw objects ({raw}) of the same objects and splits: {listed}."]
     return "\n".join(lines) + "\n"
 

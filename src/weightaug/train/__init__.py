@@ -3,11 +3,12 @@
 from weightaug.train.classify import INRClassification, Splits, soft_cross_entropy
 from weightaug.train.contrastive import Contrastive, linear_probe, nt_xent
 from weightaug.train.loop import OPTIMIZERS, SCHEDULES, RunResult, TrainConfig, train
-from weightaug.train.pixel import BASELINES, SURFACE_POINTS, PixelClassification, is_baseline, pixel_model
+from weightaug.train.pixel import BASELINES, POINT_MODELS, SURFACE_POINTS, PixelClassification, is_baseline, pixel_model
 
 __all__ = [
     "BASELINES",
     "OPTIMIZERS",
+    "POINT_MODELS",
     "SCHEDULES",
     "SURFACE_POINTS",
     "Contrastive",
