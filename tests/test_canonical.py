@@ -108,6 +108,11 @@ def test_canonicalize_from_the_cli_then_train_on_it(tmp_path, small_dataset):
              "--augment", "mixup", "--epochs", "2", "--batch-size", "8"]  # fmt: skip
     r = runner.invoke(main, train)
     assert r.exit_code == 0, r.output
+    # a symmetry augmentation would move the training INRs off the form the test INRs are in: refused, nothing written
+    refused = [*train[:2], "--out", str(tmp_path / "u"), *train[4:6], "--augment", "mixup,siren_negation"]
+    r = runner.invoke(main, refused)
+    assert r.exit_code == 2 and "SirenNegation applies the sign symmetry" in r.output and "(phase+mean)" in r.output
+    assert not (tmp_path / "u").exists()
 
 
 def test_an_experiment_canonicalises_its_dataset_once_and_reuses_it(tmp_path):

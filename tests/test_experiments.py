@@ -204,6 +204,13 @@ def test_presets_and_configs_load():
     assert "mixup_sign_align" in full.variants and full.views == 1 and full.epochs == 200
 
 
+def test_symmetries_plan_no_symmetry_augmentation_on_canonical_inrs():
+    cfg = load_config("symmetries", "digits", {"variants": ["none", "siren_negation"], "pixel_models": []})
+    cells = {(run.variant, run.setup) for run in KINDS["symmetries"].plan(cfg)}
+    assert ("siren_negation", "neuron") in cells and ("none", "neuron/phase+mean") in cells
+    assert ("siren_negation", "neuron/phase+mean") not in cells
+
+
 @pytest.mark.parametrize(
     ("name", "preset", "overrides", "message"),
     [
@@ -224,6 +231,12 @@ def test_presets_and_configs_load():
         ("symmetries", "digits", {"setups": ["batch"]}, "setup 'batch': the normaliser must be one of"),
         ("symmetries", "digits", {"canonical": "phase"}, "give the canonical forms in setups"),
         ("symmetries", "digits", {"setups": []}, "setups must not be empty"),
+        (
+            "augmentations",
+            "digits",
+            {"canonical": "mean", "variants": ["none", "rotate,permutation"]},
+            "variant 'rotate,permutation' with canonical=mean: NeuronPermutation applies the permutation symmetry",
+        ),
     ],
 )
 def test_config_errors_are_clear(name, preset, overrides, message):

@@ -51,6 +51,7 @@ class Augmentation:
 
     needs_sine = False  # the augmentation is a symmetry of sine networks only
     input_dims: tuple[int, ...] | None = None  # the coordinate dimensions it is defined for (None: any)
+    symmetry: str | None = None  # the weight-space symmetry it draws from: "permutation", "sign" or "shift"
 
     def __init__(self, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
         if not 0.0 <= p <= 1.0:
@@ -58,6 +59,10 @@ class Augmentation:
         self.p = p
         if spec is not None:
             self.check(spec)
+
+    def parts(self) -> list[Augmentation]:
+        """The single augmentations this one applies (itself, or a combinator's transforms)."""
+        return [self]
 
     def check(self, spec: NetworkSpec) -> None:
         """Raise :class:`AugmentationSpecError` if this augmentation is not defined for networks of ``spec``."""
@@ -102,6 +107,9 @@ class Compose(Augmentation):
     def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0, spec: NetworkSpec | None = None) -> None:
         self.transforms = list(transforms)
         super().__init__(p, spec)
+
+    def parts(self) -> list[Augmentation]:
+        return [part for t in self.transforms for part in t.parts()]
 
     def check(self, spec: NetworkSpec) -> None:
         for t in self.transforms:

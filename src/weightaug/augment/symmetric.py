@@ -14,6 +14,8 @@ from weightaug.weights import NetworkSpec, WeightBatch
 class NeuronPermutation(Augmentation):
     """Permute the neurons of every hidden layer uniformly at random. Preserves the function (any activation)."""
 
+    symmetry = "permutation"
+
     def draw(self, weights: WeightBatch, generator: torch.Generator | None) -> SignedPermutation:
         return SignedPermutation.random(weights.spec, len(weights), generator, device=weights.device)
 
@@ -28,6 +30,7 @@ class SirenNegation(Augmentation):
     """
 
     needs_sine = True
+    symmetry = "sign"
 
     def __init__(self, flip_prob: float = 0.5, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
         self.flip_prob = flip_prob
@@ -49,6 +52,7 @@ class SirenBiasShift(Augmentation):
     """
 
     needs_sine = True
+    symmetry = "shift"
 
     def __init__(self, k_min: int = -4, k_max: int = 3, p: float = 1.0, spec: NetworkSpec | None = None) -> None:
         if k_min > k_max:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from weightaug import dist
+from weightaug.augment import AugmentationSpecError, build_augmentation
 from weightaug.data.solids import load_any, spec_for
 from weightaug.experiments.settings import DATA_KEYS, ExperimentConfig
 from weightaug.experiments.tables import collect, findings, md_table, mean_std
@@ -36,7 +37,7 @@ from weightaug.train import (
     is_baseline,
     pixel_model,
 )
-from weightaug.train.tasks import inr_task
+from weightaug.train.tasks import inr_task, refuse_on_canonical
 
 
 class KindError(ValueError):
@@ -107,19 +108,22 @@ class Kind:
 
     def check(self, cfg: ExperimentConfig) -> None:
         """Refuse models and variants that would fail later (a KindError or the registries' own errors)."""
-        from weightaug.augment import build_augmentation
         from weightaug.models import MODELS
         from weightaug.registry import parse
 
         for model in cfg.models:  # name:key=value, each key a parameter of the model
             parse(model, MODELS, "model", ("spec", "n_classes"))
-        for variant in cfg.variants:
-            build_augmentation(augment_of(variant)[1])
         own = cfg.kind_settings
+        form = None if own.canonical == "none" else CanonicalForm.parse(own.canonical)
+        for variant in cfg.variants:
+            pipeline = build_augmentation(augment_of(variant)[1])
+            if form is not None:
+                try:
+                    refuse_on_canonical(pipeline, form)
+                except AugmentationSpecError as err:
+                    raise KindError(f"variant {variant!r} with canonical={form.name}: {err}") from err
         if own.normalise not in NORMALISERS:
             raise KindError(f"normalise: choose one of {', '.join(NORMALISERS)}, got {own.normalise!r}")
-        if own.canonical != "none":
-            CanonicalForm.parse(own.canonical)
 
     def plan(self, cfg: ExperimentConfig) -> list[Run]:
         """Every run the experiment needs, pixel baselines last."""
@@ -160,10 +164,13 @@ class Kind:
         """The task of an INR run on ``splits`` (its views and fraction of the training split)."""
         splits = Splits(subset(splits.train, run.views, run.fraction), splits.val, splits.test)
         positives, augment = augment_of(run.variant)
+        form = CanonicalForm.of(ds.manifest)
         if self.contrastive:
             temperature = cfg.kind_settings.temperature
-            return inr_task(run.model, splits, len(ds.classes), augment, positives, temperature, normalise, device)
-        return inr_task(run.model, splits, len(ds.classes), augment, normalise=normalise, device=device)
+            return inr_task(
+                run.model, splits, len(ds.classes), augment, positives, temperature, normalise, device, form
+            )
+        return inr_task(run.model, splits, len(ds.classes), augment, normalise=normalise, device=device, canonical=form)
 
     def train_config(self, cfg: ExperimentConfig, run: Run, device: str) -> TrainConfig:
         return TrainConfig(
@@ -315,15 +322,16 @@ class Symmetries(Kind):
     Settings = SymmetrySettings
 
     def check(self, cfg: ExperimentConfig) -> None:
-        super().check(cfg)
         if cfg.kind_settings.canonical != "none":
             raise KindError("symmetries: give the canonical forms in setups (normaliser/form), not in canonical")
+        super().check(cfg)
         if not cfg.kind_settings.setups:
             raise KindError("setups must not be empty: name a normaliser, or normaliser/form (neuron/phase+mean)")
         for setup in cfg.kind_settings.setups:
             parse_setup(setup)
 
     def plan(self, cfg: ExperimentConfig) -> list[Run]:
+        """The grid, but for a symmetry augmentation on canonical INRs (it moves them off their form)."""
         runs = [  # seed-major: an interrupted experiment still holds whole comparisons
             Run(model, variant, views, 1.0, seed, setup=setup)
             for seed in cfg.seeds
@@ -331,6 +339,7 @@ class Symmetries(Kind):
             for setup in cfg.kind_settings.setups
             for model in cfg.models
             for variant in cfg.variants
+            if parse_setup(setup)[1] == "none" or not applies_symmetry(variant)
         ]
         return runs + self.pixel_runs(cfg)
 
@@ -527,6 +536,11 @@ def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> 
         labels[name] = source.labels[ids]
     model = pixel_model(run.model, tuple(inputs["train"].shape[1:]), len(source.classes))
     return PixelClassification(model, inputs, labels, len(source.classes), device)
+
+
+def applies_symmetry(variant: str) -> bool:
+    """Whether the variant's augmentation draws from a weight-space symmetry (permutation, sign, bias shift)."""
+    return any(part.symmetry is not None for part in build_augmentation(augment_of(variant)[1]).parts())
 
 
 def augment_of(variant: str) -> tuple[str, str | None]:

@@ -15,6 +15,7 @@ from weightaug import dist
 from weightaug.data.sources import SOURCES
 from weightaug.experiments.report import plot_curves
 from weightaug.experiments.runner import save_results, train_with_progress
+from weightaug.inr.canonical import CanonicalForm
 from weightaug.inr.store import INRDataset
 from weightaug.models import MODELS
 from weightaug.models.normalize import NORMALISERS
@@ -70,7 +71,10 @@ def train_inr_model(
     torch.manual_seed(cfg.seed)  # the model's init
     splits = Splits(ds.split("train", views), ds.split("val", 1), ds.split("test", 1))
     augment = None if augment == "none" else augment
-    task = inr_task(model, splits, len(ds.classes), augment, contrastive, normalise=normalise, device=cfg.device)
+    form = CanonicalForm.of(ds.manifest)
+    task = inr_task(
+        model, splits, len(ds.classes), augment, contrastive, normalise=normalise, device=cfg.device, canonical=form
+    )
     record = {"dataset": str(dataset), "model": model, "augment": augment or "none", "views": views}
     return train_to_folder(task, cfg, out, f"{model}, {augment or 'none'}", record, log)
 

@@ -81,6 +81,12 @@ class CanonicalForm:
             )
         return cls("phase" in parts, templates[0] if templates else "none", iterations)
 
+    @classmethod
+    def of(cls, manifest: dict) -> CanonicalForm | None:
+        """The form a dataset's manifest records (None: the INRs as fitted)."""
+        info = manifest.get("canonical")
+        return None if info is None else cls(info["phase"], info["template"], info["iterations"])
+
     @property
     def name(self) -> str:
         return "+".join(["phase"] * self.phase + [self.template] * (self.template != "none"))
@@ -191,10 +197,9 @@ def canonicalize(
 def form_of(ds: INRDataset) -> tuple[CanonicalForm, WeightBatch | None]:
     """The canonical form of a dataset :func:`canonicalize` wrote, with its template: ``apply_form(new, *form_of(ds))``
     brings new INRs of its spec into the same form."""
-    if "canonical" not in ds.manifest:
+    form = CanonicalForm.of(ds.manifest)
+    if form is None:
         raise CanonicalFormError(f"{ds.root} is not a canonical copy; make one with `weightaug canonicalize`")
-    info = ds.manifest["canonical"]
-    form = CanonicalForm(info["phase"], info["template"], info["iterations"])
     if form.template == "none":
         return form, None
     tensors = load_file(ds.root / TEMPLATE_FILE)
