@@ -37,7 +37,7 @@ from weightaug.train import (
     is_baseline,
     pixel_model,
 )
-from weightaug.train.tasks import inr_task, refuse_on_canonical
+from weightaug.train.tasks import inr_task, refuse_on_canonical, symmetric_parts
 
 
 class KindError(ValueError):
@@ -332,6 +332,8 @@ class Symmetries(Kind):
 
     def plan(self, cfg: ExperimentConfig) -> list[Run]:
         """The grid, but for a symmetry augmentation on canonical INRs (it moves them off their form)."""
+        symmetric = {v for v in cfg.variants if applies_symmetry(v)}
+        canonical = {s for s in cfg.kind_settings.setups if parse_setup(s)[1] != "none"}
         runs = [  # seed-major: an interrupted experiment still holds whole comparisons
             Run(model, variant, views, 1.0, seed, setup=setup)
             for seed in cfg.seeds
@@ -339,7 +341,7 @@ class Symmetries(Kind):
             for setup in cfg.kind_settings.setups
             for model in cfg.models
             for variant in cfg.variants
-            if parse_setup(setup)[1] == "none" or not applies_symmetry(variant)
+            if not (setup in canonical and variant in symmetric)
         ]
         return runs + self.pixel_runs(cfg)
 
@@ -540,7 +542,7 @@ def pixel_task(cfg: ExperimentConfig, ds: INRDataset, run: Run, device: str) -> 
 
 def applies_symmetry(variant: str) -> bool:
     """Whether the variant's augmentation draws from a weight-space symmetry (permutation, sign, bias shift)."""
-    return any(part.symmetry is not None for part in build_augmentation(augment_of(variant)[1]).parts())
+    return bool(symmetric_parts(build_augmentation(augment_of(variant)[1])))
 
 
 def augment_of(variant: str) -> tuple[str, str | None]:

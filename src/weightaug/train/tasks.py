@@ -40,9 +40,14 @@ def refuse_on_canonical(pipeline: Augmentation, form: CanonicalForm) -> None:
     either does nothing (for a model invariant to it) or moves the training INRs off the form the test INRs are
     in (SIREN negation took dwsnet on canonical 3D INRs from 67.5% to 21.2%, docs/RESULTS.md). Apply it before
     canonicalising, or not at all."""
-    for part in pipeline.parts():
-        if part.symmetry is not None:
-            raise AugmentationSpecError(
-                f"{type(part).__name__} applies the {part.symmetry} symmetry, which moves canonical INRs off their "
-                f"form ({form.name}) or does nothing; drop it, or train on the INRs as fitted"
-            )
+    if parts := symmetric_parts(pipeline):
+        part = parts[0]
+        raise AugmentationSpecError(
+            f"{type(part).__name__} applies the {part.symmetry} symmetry, which moves canonical INRs off their "
+            f"form ({form.name}) or does nothing; drop it, or train on the INRs as fitted"
+        )
+
+
+def symmetric_parts(pipeline: Augmentation) -> list[Augmentation]:
+    """The parts of ``pipeline`` that draw from a weight-space symmetry (permutation, sign, bias shift)."""
+    return [part for part in pipeline.parts() if part.symmetry is not None]
