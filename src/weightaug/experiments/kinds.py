@@ -165,12 +165,17 @@ class Kind:
         splits = Splits(subset(splits.train, run.views, run.fraction), splits.val, splits.test)
         positives, augment = augment_of(run.variant)
         form = CanonicalForm.of(ds.manifest)
-        if self.contrastive:
-            temperature = cfg.kind_settings.temperature
-            return inr_task(
-                run.model, splits, len(ds.classes), augment, positives, temperature, normalise, device, form
-            )
-        return inr_task(run.model, splits, len(ds.classes), augment, normalise=normalise, device=device, canonical=form)
+        contrastive = {"positives": positives, "temperature": cfg.kind_settings.temperature} if self.contrastive else {}
+        return inr_task(
+            run.model,
+            splits,
+            len(ds.classes),
+            augment,
+            normalise=normalise,
+            device=device,
+            canonical=form,
+            **contrastive,
+        )
 
     def train_config(self, cfg: ExperimentConfig, run: Run, device: str) -> TrainConfig:
         return TrainConfig(
