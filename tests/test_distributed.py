@@ -54,7 +54,11 @@ def stall(n, psnr):  # rank 0 hangs while fitting its second shard, after writin
     if os.environ["RANK"] == "0" and psnr.numel() and (Path({root!r}) / "train-00000.safetensors").exists():
         time.sleep(600)
 
-build_dataset({root!r}, load_source("digits"), SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=stall)
+def share(n):  # each rank's count before fitting: the ranks' shares partition the dataset
+    Path({root!r}).with_name("share-" + os.environ["RANK"]).write_text(str(n))
+
+build_dataset({root!r}, load_source("digits"), SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=stall,
+              share=share)
 """
 
 
@@ -69,13 +73,16 @@ def test_a_killed_torchrun_fit_resumes_with_one_process(tmp_path, digits, small_
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     assert record.exists(), run.stderr.read().decode()[-3000:]
+    assert sum(int((tmp_path / f"share-{rank}").read_text()) for rank in "01") == 35
     listed = [e["file"] for e in json.loads((root / "manifest.json").read_text())["shards"]]
     assert listed == ["train-00000.safetensors"]  # rank 0's first; its second died with it
     with pytest.raises(DatasetError, match="unfinished .3 of 5 shards"):  # rank 1's two count too
         INRDataset(root)
-    fitted = []
-    build_dataset(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=lambda n, q: fitted.append(n))
+    fitted, shares = [], []
+    build_dataset(root, digits, SPEC, SMALL_FIT, SMALL_SPLITS, shard_size=10, progress=lambda n, q: fitted.append(n),
+                  share=shares.append)  # fmt: skip
     assert fitted[0] == 25 and sum(fitted) == 35  # three shards' INRs kept, the other two fitted
+    assert shares == [35]  # one process: its share is the whole dataset
     assert shard_bytes(root) == shard_bytes(small_dataset) and not list(root.glob(".*"))
 
 

@@ -289,6 +289,7 @@ def build_dataset(
     device: str = "cpu",
     progress: Callable[[int, Tensor], None] | None = None,
     points: PointsConfig | None = None,
+    share: Callable[[int], None] | None = None,
 ) -> Path:
     """Fit (or resume fitting) the dataset described by the arguments into ``out``.
 
@@ -298,7 +299,8 @@ def build_dataset(
     Under torchrun every rank calls this: rank 0 judges the folder, each rank fits every world-size-th of the
     unfinished shards and records them as it writes them, and rank 0 writes the complete manifest once all are
     done. The bytes do not depend on the number of ranks. ``progress(n, quality)`` is called as this rank's INRs
-    finish, first with the already finished ones (``quality`` empty), at the end with the other ranks' ones.
+    finish, first with the already finished ones (``quality`` empty), at the end with the other ranks' ones;
+    ``share(n)`` once before fitting, with the count this rank's calls reach before that last one.
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
@@ -310,12 +312,16 @@ def build_dataset(
             progress(plan.n_items, torch.empty(0))
         return final
     done = {e["file"] for e in manifest["shards"]}
+    todo = [e for e in plan.shards if e["file"] not in done][dist.rank() :: dist.world_size()]
+    finished_before = sum(e["count"] for e in manifest["shards"])
+    if share is not None:
+        share(finished_before + sum(e["count"] for e in todo))
     if progress is not None:
-        progress(sum(e["count"] for e in manifest["shards"]), torch.empty(0))
+        progress(finished_before, torch.empty(0))
     points = PointsConfig(**plan.config["points"]) if "points" in plan.config else None
     started, rank, mine, records = time.time(), dist.rank(), [], dist.RankRecords(root, "shards")
     small = planned_work(plan, source, spec, fit) < COMPILE_PAYS  # by the plan: the same kernels on every resume
-    for entry in [e for e in plan.shards if e["file"] not in done][rank :: dist.world_size()]:
+    for entry in todo:
         with unfused(small):
             part = fit_shard(source, spec, fit, splits, plan.objects[entry["split"]], entry, device, progress, points)
         mine.append({**entry, "sha256": write_shard(root, entry["file"], part, plan.config.get("quality", "psnr"))})
@@ -354,10 +360,14 @@ def fit_with_progress(
         fitted["sum"] += quality.sum().item()
         bar.update(task, advance=n, note=label.format(fitted["sum"] / fitted["n"]) if fitted["n"] else "")
 
-    ranks = f" (rank 0 of {dist.world_size()} shown)" if dist.world_size() > 1 else ""
+    ranks = f" (rank 0's share, of {dist.world_size()} ranks)" if dist.world_size() > 1 else ""
     with progress_bar(rate=True, enabled=enabled and dist.is_main()) as bar:
         task = bar.add_task(f"fitting INRs into {out}{ranks}", total=plan.n_items, note="")
-        return build_dataset(out, source, spec, fit, splits, **options, progress=update)
+        final = build_dataset(
+            out, source, spec, fit, splits, **options, progress=update, share=lambda n: bar.update(task, total=n)
+        )
+        bar.update(task, total=plan.n_items, completed=plan.n_items)
+        return final
 
 
 def fit_shard(
