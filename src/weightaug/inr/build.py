@@ -312,14 +312,15 @@ def build_dataset(
             progress(plan.n_items, torch.empty(0))
         return final
     done = {e["file"] for e in manifest["shards"]}
-    todo = [e for e in plan.shards if e["file"] not in done][dist.rank() :: dist.world_size()]
+    rank = dist.rank()
+    todo = [e for e in plan.shards if e["file"] not in done][rank :: dist.world_size()]
     finished_before = sum(e["count"] for e in manifest["shards"])
     if share is not None:
         share(finished_before + sum(e["count"] for e in todo))
     if progress is not None:
         progress(finished_before, torch.empty(0))
     points = PointsConfig(**plan.config["points"]) if "points" in plan.config else None
-    started, rank, mine, records = time.time(), dist.rank(), [], dist.RankRecords(root, "shards")
+    started, mine, records = time.time(), [], dist.RankRecords(root, "shards")
     small = planned_work(plan, source, spec, fit) < COMPILE_PAYS  # by the plan: the same kernels on every resume
     for entry in todo:
         with unfused(small):
