@@ -367,7 +367,7 @@ def fit_with_progress(
         final = build_dataset(
             out, source, spec, fit, splits, **options, progress=update, share=lambda n: bar.update(task, total=n)
         )
-        bar.update(task, total=plan.n_items, completed=plan.n_items)
+        bar.update(task, total=plan.n_items)  # the last progress call counted the other ranks' INRs
         return final
 
 
